@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create or reuse .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# ONNX Runtime build: onnxruntime-gpu also runs on CPU (and proves the CUDA provider check);
+# set ORT=cpu for the smaller CPU-only wheel.
+ORT    ?= gpu
+STAMP  := $(VENV)/.installed-$(ORT)
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt "torch==2.13.0"
+	$(PIP) install -q -c constraints.txt -e ".[$(ORT),dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m audiosep_kit.cli.demo --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-json=.benchmarks/latest.json $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .benchmarks build *.egg-info
