@@ -88,8 +88,11 @@ def read_state_dict(path: str | Path, *, trust_pickle: bool = False) -> dict[str
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
+        refused = re.search(r"Unsupported (?:global: GLOBAL|class) (\S+)", str(exc))
+        if refused is None:  # not a refused class: the bytes are no valid pickle at all
+            raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or not a PyTorch file.") from exc
         raise CheckpointError(
-            f"{path} holds objects that weights_only loading refuses ({str(exc).splitlines()[0]}). "
+            f"{path} holds objects that weights_only loading refuses ({refused.group(1)}). "
             "If you trust this file, pass trust_pickle=True (CLI: --trust-checkpoint), or re-save "
             "its state_dict alone."
         ) from exc

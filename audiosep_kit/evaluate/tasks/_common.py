@@ -1,0 +1,165 @@
+"""Shared plumbing of the dataset readers: where a dataset lives, and refusing incomplete data loudly.
+
+A reader that silently drops the clips it cannot find produces a smaller, easier benchmark that looks
+like the real one. So every reader first builds the full list of examples its metadata names, then
+``keep_present`` either refuses (default: how many are missing, which ones, where, what to change) or,
+when asked with ``allow_missing=True``, drops them.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiosep_kit.errors import DatasetError
+from audiosep_kit.evaluate.task import Example, Task
+
+__all__ = [
+    "DATA_ROOT_ENV",
+    "INCOMPLETE_FIX",
+    "DIR_ALIASES",
+    "DataLocation",
+    "locate",
+    "keep_present",
+    "read_csv_rows",
+    "shown",
+]
+
+#: Environment variable read when no data root is passed (the CLI's ``--data-root`` sets data_root).
+DATA_ROOT_ENV = "AUDIOSEP_DATA_ROOT"
+#: Other folder names accepted for a task's ``data_dir``: the shared sample of Speech Commands v0.01
+#: is the SC09 digits subset, stored as ``speech_commands_sc09/``.
+DIR_ALIASES: dict[str, tuple[str, ...]] = {"speech_commands_v1": ("speech_commands_sc09",)}
+_SHOWN = 3
+#: The way out of a missing-data error, shared by every reader.
+INCOMPLETE_FIX = (
+    f"complete the dataset there or point data_root= (--data-root), ${DATA_ROOT_ENV} or task_root= at a "
+    "complete copy, or pass allow_missing=True to skip what is missing"
+)
+
+
+def shown(items: Sequence[object], limit: int = _SHOWN) -> str:
+    """The first few items for an error message, with a count of the rest."""
+    head = ", ".join(str(item) for item in items[:limit])
+    rest = len(items) - limit
+    return f"{head} (and {rest} more)" if rest > 0 else head
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """The folder one task reads, and how it was chosen (so errors can say what to change)."""
+
+    task: str
+    folder: Path
+    how: str  # e.g. "data_root=/data (--data-root)", "$AUDIOSEP_DATA_ROOT=/data", "task_root=/x"
+    data_dir: str
+
+    def fix(self) -> str:
+        """What to change so the reader looks somewhere else."""
+        if self.how.startswith("task_root"):
+            return "pass task_root= (the per-task --data-root override) pointing at the dataset's own folder"
+        return (
+            f"point data_root= (--data-root) or ${DATA_ROOT_ENV} at the folder that holds "
+            f"`{self.data_dir}/`, or pass task_root= (the per-task override) pointing at the dataset folder"
+        )
+
+    def error(self, problem: str, fix: str | None = None) -> DatasetError:
+        """A DatasetError naming the task, the problem, the folder, how it was chosen and the fix."""
+        return DatasetError(
+            f"{self.task}: {problem} (dataset folder {self.folder}, chosen by {self.how}); "
+            f"{fix or self.fix()}."
+        )
+
+    def require(self, path: Path, what: str) -> Path:
+        """``path`` if it exists, else a DatasetError saying which ``what`` is missing and where."""
+        if not path.exists():
+            raise self.error(f"{what} not found: {path}")
+        return path
+
+
+def _root_and_how(task: Task, data_root: Path | str | None) -> tuple[Path, str]:
+    if data_root is not None:
+        root = Path(data_root).expanduser()
+        return root, f"data_root={root} (--data-root)"
+    env = os.environ.get(DATA_ROOT_ENV, "").strip()
+    if not env:
+        raise DatasetError(
+            f"{task.name}: no data root given: pass data_root= (CLI --data-root) or set "
+            f"${DATA_ROOT_ENV} to the folder that holds `{task.data_dir}/`, or pass task_root= "
+            "(the per-task override) pointing at the dataset folder itself."
+        )
+    root = Path(env).expanduser()
+    return root, f"${DATA_ROOT_ENV}={root}"
+
+
+def locate(task: Task, data_root: Path | str | None, task_root: Path | str | None) -> DataLocation:
+    """Resolve the task's folder: ``task_root`` as is, else ``<data root>/<data_dir>`` (or an alias)."""
+    if task_root is not None:
+        folder = Path(task_root).expanduser()
+        location = DataLocation(task.name, folder, f"task_root={folder}", task.data_dir)
+        if not folder.is_dir():
+            raise location.error(f"dataset folder not found: {folder}")
+        return location
+    root, how = _root_and_how(task, data_root)
+    names = (task.data_dir, *DIR_ALIASES.get(task.data_dir, ()))
+    candidates = [root / name for name in names]
+    for folder in candidates:
+        if folder.is_dir():
+            return DataLocation(task.name, folder, how, task.data_dir)
+    location = DataLocation(task.name, candidates[0], how, task.data_dir)
+    looked = " or ".join(str(folder) for folder in candidates)
+    raise location.error(f"dataset folder not found: looked for {looked} under the data root {root}")
+
+
+def keep_present(
+    examples: list[Example],
+    location: DataLocation,
+    *,
+    listed_in: str,
+    allow_missing: bool,
+    check_audio: bool,
+) -> list[Example]:
+    """Examples whose audio exists; refuses (unless ``allow_missing``) when the metadata names absent files.
+
+    ``check_audio=False`` returns ``examples`` untouched (metadata order, no file-system checks).
+    """
+    if not check_audio:
+        return examples
+    exists: dict[Path, bool] = {}
+    for example in examples:
+        if example.path not in exists:
+            exists[example.path] = example.path.is_file()
+    missing = [path for path, ok in exists.items() if not ok]
+    if missing and not allow_missing:
+        names = [_relative(path, location.folder) for path in missing]
+        raise location.error(
+            f"{len(missing)} of {len(exists)} audio files listed in {listed_in} are missing, "
+            f"e.g. {shown(names)}",
+            fix=INCOMPLETE_FIX,
+        )
+    return [example for example in examples if exists[example.path]]
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def read_csv_rows(path: Path, columns: Iterable[str], location: DataLocation) -> list[dict[str, str]]:
+    """All rows of a metadata CSV in file order, after checking that it has the expected columns."""
+    location.require(path, "metadata file")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = set(reader.fieldnames or ())
+        absent = [column for column in columns if column not in header]
+        if absent:
+            raise location.error(
+                f"{path} lacks the column(s) {absent}; got {sorted(header)}",
+                fix="use the dataset's original metadata file",
+            )
+        return list(reader)
