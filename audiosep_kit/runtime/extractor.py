@@ -2,6 +2,12 @@
 
 Batching rule: clips are grouped by exact length and only equal-length clips share a batch, so a
 clip's features never depend on its batch-mates (no padding that would leak into the pooled mean).
+
+One more rule keeps that true to the last bit: a short clip never runs in a batch of one. PyTorch's
+CPU convolution sends a lone input with <= 20480 elements down its native kernel but any batch of >= 2
+to oneDNN, and the two round differently (~1e-7). A short clip left alone is therefore run twice in
+one batch of 2 and the first row kept, so it takes the same kernels whether or not it had batch-mates.
+Above SHORT_CLIP_SAMPLES every conv input is large enough that torch uses oneDNN for a batch of one.
 """
 
 from __future__ import annotations
@@ -15,12 +21,25 @@ import numpy as np
 
 from audiosep_kit.errors import AudioDecodeError, ConfigError
 from audiosep_kit.model.checkpoint import LoadedWeights, load_weights
-from audiosep_kit.model.config import SAMPLE_RATE, EncoderConfig
+from audiosep_kit.model.config import HOP, LAYERS, MIN_SAMPLES, SAMPLE_RATE, EncoderConfig
 from audiosep_kit.runtime.audio import RESAMPLER, prepare_waveform, read_audio
 from audiosep_kit.runtime.backends import Backend, make_backend
 from audiosep_kit.versions import package_versions
 
-__all__ = ["FeatureExtractor", "read_condition", "run_grouped"]
+__all__ = ["FeatureExtractor", "read_condition", "run_grouped", "min_samples", "SHORT_CLIP_SAMPLES"]
+
+#: 2 s at 32 kHz: beyond this the smallest conv input (conv_block7a, 6144 values per pooled frame)
+#: exceeds torch's 20480-element native-kernel cut-off, with or without pad_to_32.
+SHORT_CLIP_SAMPLES = 64_000
+
+
+def min_samples(config: EncoderConfig) -> int:
+    """Shortest clip the configured tap can take: 1025 with pad_to_32; without it, enough STFT
+    frames (T = L // 320 + 1) to survive the tap's time-halving pools."""
+    if config.pad_to_32:
+        return MIN_SAMPLES
+    halvings = min(LAYERS.index(config.layer) + 1, 5)
+    return max(MIN_SAMPLES, (2**halvings - 1) * HOP)
 
 
 def read_condition(condition: np.ndarray | str | Path | None) -> np.ndarray | None:
@@ -42,7 +61,10 @@ def run_grouped(backend: Backend, waves: Sequence[np.ndarray], batch_size: int) 
     for indices in by_length.values():
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            result = backend.run(np.stack([waves[i] for i in chunk]))
+            batch = [waves[i] for i in chunk]
+            if len(batch) == 1 and batch[0].shape[0] < SHORT_CLIP_SAMPLES:
+                batch = batch * 2  # same kernels as in any larger batch (see module docstring)
+            result = backend.run(np.stack(batch))
             for i, row in zip(chunk, result):
                 out[i] = row
     return out  # type: ignore[return-value]
@@ -103,6 +125,14 @@ class FeatureExtractor:
 
     def embed_waves(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Features of model-ready 32 kHz waveforms (any lengths >= 1025), in input order."""
+        shortest = min_samples(self.config)
+        for i, wave in enumerate(waves):
+            if wave.shape[0] < shortest:
+                raise AudioDecodeError(
+                    f"clip {i} has {wave.shape[0]} samples at 32 kHz; layer={self.config.layer!r} with "
+                    f"pad_to_32=False needs >= {shortest} (its pools would leave no time step). "
+                    "Use pad_to_32=True, which handles any clip of >= 1025 samples."
+                )
         return run_grouped(self.backend, waves, self.batch_size)
 
     def embed_files(self, paths: Iterable[str | Path]) -> np.ndarray | list[np.ndarray]:
