@@ -1,0 +1,152 @@
+"""audiosep-eval: evaluate AudioSep features on a downstream task (logic lives in evaluate.runner).
+
+    audiosep-eval --task speechcommands-v2 --backend onnx --checkpoint CKPT --data-root DATA \\
+        --heads linear,mlp3 --seeds 0,1 --out DIR --device cpu --protocol official
+    audiosep-eval --features esc50_features_audiosep.pt --task esc50 --data-root DATA
+
+The top-level command runs an evaluation (the same as ``audiosep-eval run ...``); it is a click
+group so that other tools can live beside it as subcommands (``main.add_command(...)``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from audiosep_kit.cli.common import checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.evaluate.cache import CACHE_DIR_ENV
+from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV
+
+__all__ = ["main", "run", "eval_options", "run_from_options"]
+
+_PROTOCOLS = ("official", "seed")
+
+
+def _split(value: str, convert: Callable, what: str) -> tuple:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        out = tuple(dict.fromkeys(convert(v) for v in items))
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list of {what}; got {value!r}.") from None
+    if not out:
+        raise click.BadParameter(f"expected at least one of {what}; got {value!r}.")
+    return out
+
+
+def _heads(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    return _split(value, str, "head names")  # names are checked against the HEADS registry by RunConfig
+
+
+def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    return _split(value, int, "integer seeds")
+
+
+def eval_options(fn: Callable) -> Callable:
+    """Every option of an evaluation run, shared by the top-level command and ``run``."""
+    options = [
+        click.option("--task", default=None, help="Task name (e.g. esc50, speechcommands-v2, icbhi)."),
+        click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="Precomputed {'features','labels'} .pt in the task's metadata order (no extraction)."),
+        click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_ROOT_ENV,
+                     default=None, help=f"Folder holding the datasets (default: ${DATA_ROOT_ENV})."),
+        click.option("--heads", default="linear,mlp3,logreg", show_default=True, callback=_heads,
+                     help="Comma-separated heads (linear, mlp3, logreg)."),
+        click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated seeds."),
+        click.option("--protocol", type=click.Choice(_PROTOCOLS), default="official", show_default=True,
+                     help="official: the task's folds/split, selection on validation; seed: the seed "
+                          "project's LEAKY 80/20 protocol (best test epoch), labelled leaky."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Run folder (default: runs/<task>_<protocol>_<time>)."),
+        click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
+                     help="Device for extraction and torch heads; cuda without CUDA is an error."),
+        click.option("--backend", type=click.Choice(("eager", "compile", "onnx", "aoti")), default="eager",
+                     show_default=True, help="Extraction backend."),
+        click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="Exported artifact for the onnx / aoti backends."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar=CACHE_DIR_ENV,
+                     default=None, help=f"Feature cache (default: ${CACHE_DIR_ENV} or ~/.cache/audiosep-kit)."),
+        click.option("--allow-missing/--no-allow-missing", default=False, show_default=True,
+                     help="Skip examples whose audio is absent (partial datasets) instead of failing."),
+        click.option("--max-epochs", type=click.IntRange(1), default=100, show_default=True,
+                     help="Most epochs per torch-head fit (the seed protocol always uses 100)."),
+        click.option("--patience", type=click.IntRange(1), default=20, show_default=True,
+                     help="Early-stopping patience in epochs (on validation accuracy)."),
+        click.option("--refit/--no-refit", default=False, show_default=True,
+                     help="Retrain the selected model on train+validation before testing."),
+    ]
+    fn = encoder_options(checkpoint_option(fn))
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _out_dir(out_dir: Path | None, task: str, protocol: str) -> Path:
+    if out_dir is not None:
+        return out_dir
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{task}_{protocol}_{stamp}"
+
+
+def _progress(result) -> None:
+    scores = " ".join(f"{k}={v:.3f}" for k, v in result.scores.items())
+    click.echo(f"  {result.head:<7} {result.partition:<22} seed {result.seed}: {scores}", err=True)
+
+
+def run_from_options(**kw) -> None:
+    """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
+    from audiosep_kit.evaluate.protocols import EvalOptions
+    from audiosep_kit.evaluate.report import format_table
+    from audiosep_kit.evaluate.runner import ExtractionConfig, RunConfig, evaluate_extracted, evaluate_precomputed
+
+    if not kw["task"]:
+        raise click.UsageError("--task is required (e.g. --task esc50).")
+    options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"],
+                          refit=kw["refit"])
+    config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
+    out = _out_dir(kw["out_dir"], kw["task"], kw["protocol"])
+    common = {"data_root": kw["data_root"], "out_dir": out, "progress": _progress}
+    if kw["features"] is not None:
+        evaluation = evaluate_precomputed(kw["features"], kw["task"], config, **common)
+    else:
+        extraction = ExtractionConfig(
+            checkpoint=require_checkpoint(kw["checkpoint"]), backend=kw["backend"], device=kw["device"],
+            film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
+            pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
+        )  # fmt: skip
+        evaluation = evaluate_extracted(
+            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=kw["cache_dir"], **common
+        )
+    click.echo(format_table(evaluation.report))
+    click.echo(f"wrote {out}/results.json, results.csv, summary.md and confusion PNGs")
+
+
+_HELP = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(invoke_without_command=True, no_args_is_help=True, context_settings=_HELP)
+@eval_options
+@click.pass_context
+@report_errors
+def main(ctx: click.Context, **kw) -> None:
+    """Evaluate AudioSep features on a downstream task (the same as ``audiosep-eval run``).
+
+    Model selection uses validation data only (official folds/splits); --protocol seed reproduces
+    the seed project's leaky numbers and labels every output leaky.
+    """
+    if ctx.invoked_subcommand is None:
+        run_from_options(**kw)
+
+
+@main.command("run", context_settings=_HELP)
+@eval_options
+@report_errors
+def run(**kw) -> None:
+    """Evaluate AudioSep features on a downstream task."""
+    run_from_options(**kw)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.evaluate`
+    main()

@@ -1,0 +1,176 @@
+"""Heads: the scikit-learn contract, parametrized over every registered head, plus torch specifics."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
+from audiosep_kit.evaluate.heads import HEADS, LinearHead, LogRegHead, MLP3Head, get_head_spec, make_head
+
+FAST = {"max_epochs": 15, "patience": None, "batch_size": 32, "lr": 1e-2}
+
+
+@pytest.fixture
+def data(toy):
+    X, y = toy.blobs(n_per_class=30, n_classes=3, dim=5, shift=3.0, seed=0)
+    Xv, yv = toy.blobs(n_per_class=10, n_classes=3, dim=5, shift=3.0, seed=1)
+    return X, y, Xv, yv
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+class TestContract:
+    def test_init_only_stores_keyword_arguments(self, name):
+        factory = get_head_spec(name).factory
+        params = inspect.signature(factory.__init__).parameters
+        assert all(p.kind is p.KEYWORD_ONLY for n, p in params.items() if n != "self")
+        head = factory(random_state=7)
+        assert head.get_params()["random_state"] == 7
+        assert not [k for k in vars(head) if k.endswith("_")]
+
+    def test_fit_returns_self_and_learns_state_with_trailing_underscore(self, name, data):
+        X, y, _, _ = data
+        head = make_head(name, **FAST)
+        assert head.fit(X, y) is head
+        for attr in ("classes_", "mean_", "scale_", "n_features_in_", "best_epoch_", "history_"):
+            assert hasattr(head, attr)
+
+    def test_predict_before_fit_raises_not_fitted(self, name, data):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            make_head(name).predict(data[0])
+
+    def test_learns_separable_blobs(self, name, data):
+        X, y, Xv, yv = data
+        head = make_head(name, **FAST).fit(X, y)
+        assert np.mean(head.predict(Xv) == yv) >= 0.9
+        proba = head.predict_proba(Xv)
+        assert proba.shape == (len(yv), 3)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+    def test_arbitrary_label_values_round_trip(self, name, data):
+        X, y, Xv, _ = data
+        labels = np.array([3, 7, 11])
+        head = make_head(name, **FAST).fit(X, labels[y])
+        np.testing.assert_array_equal(head.classes_, labels)
+        assert set(head.predict(Xv)) <= set(labels)
+
+    def test_deterministic_given_random_state(self, name, data):
+        X, y, Xv, yv = data
+        a = make_head(name, random_state=3, **FAST).fit(X, y, Xv, yv).predict_proba(Xv)
+        b = make_head(name, random_state=3, **FAST).fit(X, y, Xv, yv).predict_proba(Xv)
+        np.testing.assert_array_equal(a, b)
+
+    def test_clone_gives_an_unfitted_copy_with_same_params(self, name, data):
+        head = make_head(name, **FAST).fit(*data[:2])
+        copy = clone(head)
+        assert copy.get_params() == head.get_params()
+        with pytest.raises(NotFittedError, match="not fitted"):
+            copy.predict(data[0])
+
+    def test_scaler_learns_from_training_rows_only(self, name, data):
+        X, y, Xv, yv = data
+        head = make_head(name, **FAST).fit(X, y, Xv + 100.0, yv)
+        np.testing.assert_allclose(head.mean_, X.mean(axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(head.scale_, X.std(axis=0), rtol=1e-5)
+
+    def test_predict_refuses_other_feature_width(self, name, data):
+        head = make_head(name, **FAST).fit(*data[:2])
+        with pytest.raises(ConfigError, match="fitted on 5"):
+            head.predict(np.zeros((2, 4), np.float32))
+
+    def test_single_class_is_refused_at_fit(self, name, data):
+        with pytest.raises(ConfigError, match="at least 2 classes"):
+            make_head(name).fit(data[0], np.zeros(len(data[0]), int))
+
+    def test_val_without_labels_is_refused(self, name, data):
+        with pytest.raises(ConfigError, match="both X_val and y_val"):
+            make_head(name, **FAST).fit(data[0], data[1], X_val=data[2])
+
+
+@pytest.mark.parametrize(
+    "factory, params, message",
+    [
+        (LinearHead, {"lr": 0.0}, "`lr` must be a positive"),
+        (LinearHead, {"weight_decay": -1.0}, "`weight_decay` must be"),
+        (LinearHead, {"max_epochs": 0}, "`max_epochs` must be an integer"),
+        (MLP3Head, {"patience": 0}, "`patience` must be None"),
+        (MLP3Head, {"hidden": 0}, "`hidden` must be"),
+        (LinearHead, {"device": "tpu"}, "`device` must be one of"),
+        (LogRegHead, {"C": -1.0}, "`C` must be a positive"),
+        (LogRegHead, {"n_threads": 0}, "`n_threads` must be None"),
+    ],
+)
+def test_bad_parameters_are_refused_in_fit_not_init(factory, params, message, data):
+    head = factory(**params)  # storing never validates (sklearn contract)
+    with pytest.raises(ConfigError, match=message):
+        head.fit(data[0], data[1])
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(data):
+    X, y, Xv, yv = data
+    head = LinearHead(max_epochs=30, patience=4, batch_size=16, lr=1e-2).fit(X, y, Xv, yv)
+    accs = [h["val_accuracy"] for h in head.history_]
+    assert head.best_epoch_ == 1 + int(np.argmax(accs))  # first epoch of the best score
+    assert head.best_val_accuracy_ == max(accs)
+    assert len(head.history_) <= head.best_epoch_ + 4
+    assert np.mean(head.predict(Xv) == yv) == pytest.approx(head.best_val_accuracy_)
+
+
+def test_without_validation_trains_all_epochs():
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = np.arange(40) % 2
+    head = LinearHead(max_epochs=7, patience=2).fit(X, y)
+    assert len(head.history_) == 7 and head.best_epoch_ == 7 and head.best_val_accuracy_ is None
+
+
+def test_mlp3_is_the_seed_three_layer_head():
+    X = np.random.default_rng(0).normal(size=(20, 384)).astype(np.float32)
+    head = MLP3Head(max_epochs=1).fit(X, np.arange(20) % 4)
+    linears = [m for m in head.network_ if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(384, 256), (256, 256), (256, 4)]
+    assert sum(isinstance(m, torch.nn.ReLU) for m in head.network_) == 2
+
+
+def test_fit_restores_the_callers_thread_count(data):
+    before = torch.get_num_threads()
+    LinearHead(max_epochs=2, n_threads=1).fit(*data[:2])
+    assert torch.get_num_threads() == before
+
+
+def test_logreg_records_convergence(data):
+    assert LogRegHead().fit(*data[:2]).converged_ is True
+    assert LogRegHead(max_iter=1).fit(*data[:2]).converged_ is False
+
+
+def test_registry_lists_valid_names_and_small_grids():
+    with pytest.raises(ConfigError, match="expected one of \\['linear', 'logreg', 'mlp3'\\]"):
+        get_head_spec("svm")
+    assert all(1 <= len(spec.grid) <= 4 for spec in HEADS.values())
+    assert {frozenset(p) for p in HEADS["mlp3"].grid} == {frozenset({"lr", "weight_decay"})}
+    assert {frozenset(p) for p in HEADS["logreg"].grid} == {frozenset({"C"})}
+
+
+def test_make_head_drops_options_a_head_does_not_take():
+    head = make_head("logreg", C=2.0, device="cpu", max_epochs=5)
+    assert head.C == 2.0 and "device" not in head.get_params()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_without_cuda_is_an_error_not_a_cpu_run(data):
+    with pytest.raises(BackendUnavailableError, match="no CUDA device"):
+        LinearHead(device="cuda").fit(*data[:2])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("factory", [LinearHead, MLP3Head])
+def test_cuda_training_matches_cpu_quality(factory, data):
+    X, y, Xv, yv = data
+    head = factory(device="cuda", **FAST).fit(X, y, Xv, yv)
+    assert next(head.network_.parameters()).is_cuda
+    assert np.mean(head.predict(Xv) == yv) >= 0.9

@@ -1,0 +1,260 @@
+"""Protocols: partitions, selection on validation only, and proof that test rows never reach selection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from audiosep_kit.errors import ConfigError
+from audiosep_kit.evaluate.heads import HEADS, HeadSpec, LinearHead
+from audiosep_kit.evaluate.protocols import (
+    PROTOCOLS,
+    EvalOptions,
+    carve_validation,
+    evaluate,
+    fold_partitions,
+    resolve_protocol,
+    seed_partitions,
+    split_partitions,
+)
+
+
+def _selections(results):
+    return [(r.partition, r.seed, r.selection.params, r.selection.best_epoch, r.selection.candidates) for r in results]
+
+
+# ---------------------------------------------------------------- partitions
+
+
+def test_folds_each_fold_is_test_once_with_the_next_fold_as_validation(toy, fold_task, fast_options):
+    _, y = toy.blobs(n_per_class=10)
+    examples = toy.fold_examples(y)
+    parts = fold_partitions(examples, fold_task, 0, fast_options)
+    assert [p.name for p in parts] == [f"fold {k}" for k in "12345"]
+    assert [p.val_source for p in parts] == ["fold 2", "fold 3", "fold 4", "fold 5", "fold 1"]
+    for p in parts:
+        assert not set(p.train) & set(p.val) and not set(p.train) & set(p.test) and not set(p.val) & set(p.test)
+        assert len(p.train) + len(p.val) + len(p.test) == len(examples)
+    assert sorted(np.concatenate([p.test for p in parts])) == list(range(len(examples)))
+
+
+def test_folds_need_three_present_folds(toy, fold_task, fast_options):
+    _, y = toy.blobs(n_per_class=4)
+    examples = [replace(e, split="1" if i % 2 else "2") for i, e in enumerate(toy.fold_examples(y))]
+    with pytest.raises(ConfigError, match="at least 3 folds"):
+        fold_partitions(examples, fold_task, 0, fast_options)
+
+
+def test_split_uses_the_official_valid_list(toy, split_task, fast_options):
+    _, y = toy.blobs(n_per_class=20)
+    examples = toy.split_examples(y)
+    (part,) = split_partitions(examples, split_task, 0, fast_options)
+    assert part.val_source == "official valid"
+    assert {examples[i].split for i in part.val} == {"valid"}
+    assert {examples[i].split for i in part.test} == {"test"}
+
+
+def test_split_without_valid_carves_it_from_train_by_group(toy, carve_task, fast_options):
+    _, y = toy.blobs(n_per_class=40)
+    examples = toy.split_examples(y, with_valid=False)
+    (part,) = split_partitions(examples, carve_task, 0, fast_options)
+    assert "by group" in part.val_source
+    train_groups = {examples[i].group for i in part.train}
+    val_groups = {examples[i].group for i in part.val}
+    assert train_groups and val_groups and not train_groups & val_groups
+    assert {examples[i].split for i in np.concatenate([part.train, part.val])} == {"train"}
+    assert 0.1 < len(part.val) / (len(part.train) + len(part.val)) < 0.35
+    (again,) = split_partitions(examples, carve_task, 5, fast_options)  # the seed does not move it
+    np.testing.assert_array_equal(part.val, again.val)
+
+
+def test_carving_without_groups_is_stratified(toy):
+    _, y = toy.blobs(n_per_class=20)
+    examples = [replace(e, group=None) for e in toy.split_examples(y, with_valid=False)]
+    rows = np.array([i for i, e in enumerate(examples) if e.split == "train"])
+    train, val, how = carve_validation(examples, rows, 0.25)
+    assert "no groups" in how
+    assert sorted(np.bincount(y[val]).tolist()) == [4, 4, 4]
+
+
+def test_split_needs_train_and_test(toy, split_task, fast_options):
+    _, y = toy.blobs(n_per_class=5)
+    examples = [replace(e, split="train") for e in toy.split_examples(y)]
+    with pytest.raises(ConfigError, match="no 'test' examples"):
+        split_partitions(examples, split_task, 0, fast_options)
+
+
+def test_seed_partition_is_a_stratified_80_20_whose_validation_is_the_test_set(toy, fold_task, fast_options):
+    _, y = toy.blobs(n_per_class=20)
+    examples = toy.fold_examples(y)
+    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
+    np.testing.assert_array_equal(part.val, part.test)
+    assert len(part.test) == 12 and np.bincount(y[part.test]).tolist() == [4, 4, 4]
+    assert "LEAKY" in part.val_source
+    (other,) = seed_partitions(examples, fold_task, 1, fast_options)
+    assert not np.array_equal(part.test, other.test)
+
+
+def test_protocol_registry_and_official_resolution(fold_task, split_task):
+    assert resolve_protocol("official", fold_task) is PROTOCOLS["folds"]
+    assert resolve_protocol("official", split_task) is PROTOCOLS["split"]
+    seed = resolve_protocol("seed", fold_task)
+    assert seed.leaky and "leaky" in seed.name and not PROTOCOLS["folds"].leaky
+    with pytest.raises(ConfigError, match="unknown protocol 'random'"):
+        resolve_protocol("random", fold_task)
+
+
+def test_options_validate_val_fraction():
+    with pytest.raises(ConfigError, match="`val_fraction` must be in"):
+        EvalOptions(val_fraction=0.7)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluate_folds_scores_every_head_partition_and_seed(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=20, shift=3.0)
+    results = evaluate(X, toy.fold_examples(y), fold_task, heads=["logreg", "linear"], seeds=[0, 1],
+                       options=fast_options)
+    assert len(results) == 2 * 5 * 2
+    assert {r.head for r in results} == {"logreg", "linear"}
+    assert not any(r.leaky for r in results)
+    for head, floor in (("logreg", 0.85), ("linear", 0.6)):  # chance is 1/3
+        assert np.mean([r.scores["accuracy"] for r in results if r.head == head]) >= floor
+    first = results[0]
+    assert first.selection.params in [c["params"] for c in first.selection.candidates]
+    assert len(first.selection.candidates) == len(HEADS[first.head].grid)
+    assert first.confusion.shape == (3, 3) and first.confusion.sum() == first.n_test
+
+
+def test_evaluate_refuses_misaligned_features(toy, fold_task):
+    X, y = toy.blobs(n_per_class=5)
+    with pytest.raises(ConfigError, match="N = 15 examples"):
+        evaluate(X[:-1], toy.fold_examples(y), fold_task, heads=["logreg"], seeds=[0])
+    with pytest.raises(ConfigError, match="unknown head 'svm'"):
+        evaluate(X, toy.fold_examples(y), fold_task, heads=["svm"], seeds=[0])
+
+
+def test_a_partition_whose_training_rows_hold_one_class_is_refused_by_name(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=5)
+    examples = [replace(e, label=0 if e.split != "1" else e.label) for e in toy.fold_examples(y)]
+    with pytest.raises(ConfigError, match=r"fold 1: the training rows hold only class\(es\) \[0\]"):
+        evaluate(X, examples, fold_task, heads=["logreg"], seeds=[0], options=fast_options)
+
+
+def test_seed_protocol_uses_100_epochs_default_params_and_says_leaky(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=10)
+    (result,) = evaluate(X, toy.fold_examples(y), fold_task, heads=["linear"], seeds=[0], protocol="seed",
+                         options=fast_options)
+    assert result.leaky and result.selection.params == {} and result.n_val == result.n_test
+    assert result.val_source == "the test set itself (LEAKY)"
+    assert result.selection.val_score == pytest.approx(result.scores["accuracy"])  # best TEST epoch
+
+
+# ---------------------------------------------------------------- the leak proof
+
+
+def _plant_test_signal(toy, X, y, examples, test_rows, seed=0):
+    """Two versions of one data set that differ only on the test rows.
+
+    Both get an extra column of noise. In the planted version the test rows are relabelled at random
+    and their extra column predicts the new labels perfectly: a protocol (or a scaler) that looks at
+    test rows during selection would choose differently.
+    """
+    rng = np.random.default_rng(seed)
+    clean_X = np.concatenate([X, rng.normal(size=(len(X), 1)).astype(np.float32)], axis=1)
+    planted_X = clean_X.copy()
+    new = rng.permutation(y[test_rows])
+    planted_X[test_rows, -1] = 10.0 * new
+    return clean_X, planted_X, toy.relabel(examples, test_rows, new)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp3", "logreg"])
+def test_no_test_example_reaches_model_selection_in_the_split_protocol(toy, split_task, fast_options, head):
+    X, y = toy.blobs(n_per_class=30, shift=1.0, dim=4)
+    examples = toy.split_examples(y)
+    test_rows = np.array([i for i, e in enumerate(examples) if e.split == "test"])
+    clean_X, planted_X, planted_examples = _plant_test_signal(toy, X, y, examples, test_rows)
+    kw = {"heads": [head], "seeds": [0, 1], "options": fast_options}
+    clean = evaluate(clean_X, examples, split_task, **kw)
+    planted = evaluate(planted_X, planted_examples, split_task, **kw)
+    assert _selections(clean) == _selections(planted)  # grid point, epoch, every validation score
+    assert [r.scores for r in clean] != [r.scores for r in planted]  # the test split did change
+
+
+def test_no_test_fold_reaches_model_selection_in_the_folds_protocol(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=20, shift=1.0, dim=4)
+    examples = toy.fold_examples(y)
+    part = fold_partitions(examples, fold_task, 0, fast_options)[2]  # test fold 3
+    clean_X, planted_X, planted_examples = _plant_test_signal(toy, X, y, examples, part.test)
+    kw = {"heads": ["linear"], "seeds": [0], "options": fast_options}
+    clean = [r for r in evaluate(clean_X, examples, fold_task, **kw) if r.partition == "fold 3"]
+    planted = [r for r in evaluate(planted_X, planted_examples, fold_task, **kw) if r.partition == "fold 3"]
+    assert _selections(clean) == _selections(planted)
+    assert clean[0].scores != planted[0].scores
+
+
+def test_the_seed_protocol_choice_does_change_when_test_changes(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=30, shift=1.0, dim=4)
+    examples = toy.fold_examples(y)
+    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
+    clean_X, planted_X, planted_examples = _plant_test_signal(toy, X, y, examples, part.test)
+    kw = {"heads": ["linear"], "seeds": [0], "protocol": "seed", "options": fast_options}
+    clean = evaluate(clean_X, examples, fold_task, **kw)
+    planted = evaluate(planted_X, planted_examples, fold_task, **kw)
+    assert _selections(clean) != _selections(planted)
+    assert clean[0].selection.best_epoch != planted[0].selection.best_epoch
+
+
+class _SpyHead(LinearHead):
+    """A LinearHead that records the row ids (column 0) of everything it is fitted or validated on."""
+
+    seen: dict[str, set] = {"fit": set(), "val": set()}
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        _SpyHead.seen["fit"].update(np.asarray(X)[:, 0].astype(int).tolist())
+        if X_val is not None:
+            _SpyHead.seen["val"].update(np.asarray(X_val)[:, 0].astype(int).tolist())
+        return super().fit(X, y, X_val, y_val)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    monkeypatch.setitem(HEADS, "spy", HeadSpec(_SpyHead, ({"lr": 1e-2}, {"lr": 1e-3})))
+    _SpyHead.seen = {"fit": set(), "val": set()}
+    return _SpyHead.seen
+
+
+@pytest.mark.parametrize("task_fixture", ["split_task", "carve_task"])
+def test_spy_head_never_sees_a_test_row_in_official_protocols(toy, request, fast_options, spy, task_fixture):
+    task = request.getfixturevalue(task_fixture)
+    _, y = toy.blobs(n_per_class=20)
+    examples = toy.split_examples(y, with_valid=task_fixture == "split_task")
+    X = np.column_stack([np.arange(len(y)), np.random.default_rng(0).normal(size=(len(y), 3))]).astype(np.float32)
+    for refit in (False, True):
+        evaluate(X, examples, task, heads=["spy"], seeds=[0], options=replace(fast_options, refit=refit))
+    test_ids = {i for i, e in enumerate(examples) if e.split == "test"}
+    assert spy["fit"] and spy["val"]
+    assert not (spy["fit"] | spy["val"]) & test_ids
+
+
+def test_spy_head_sees_test_rows_as_validation_in_the_seed_protocol(toy, fold_task, fast_options, spy):
+    _, y = toy.blobs(n_per_class=10)
+    examples = toy.fold_examples(y)
+    X = np.column_stack([np.arange(len(y)), np.random.default_rng(0).normal(size=(len(y), 3))]).astype(np.float32)
+    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
+    evaluate(X, examples, fold_task, heads=["spy"], seeds=[0], protocol="seed", options=fast_options)
+    assert spy["val"] == set(part.test.tolist())  # the leak, made visible
+    assert not spy["fit"] & set(part.test.tolist())
+
+
+def test_refit_trains_on_train_plus_validation_for_the_chosen_epochs(toy, split_task, fast_options, spy):
+    _, y = toy.blobs(n_per_class=20)
+    examples = toy.split_examples(y)
+    X = np.column_stack([np.arange(len(y)), np.random.default_rng(0).normal(size=(len(y), 3))]).astype(np.float32)
+    (result,) = evaluate(X, examples, split_task, heads=["spy"], seeds=[0], options=replace(fast_options, refit=True))
+    train_val = {i for i, e in enumerate(examples) if e.split in ("train", "valid")}
+    assert spy["fit"] == train_val
+    assert result.n_train + result.n_val == len(train_val)
