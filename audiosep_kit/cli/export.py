@@ -1,0 +1,251 @@
+"""audiosep-export: ONNX and AOTInductor exports (verified before they are kept), parity, inspection.
+
+    audiosep-export onnx   --checkpoint CKPT -o encoder.onnx [--fp16] [--sweep quick|full]
+    audiosep-export aoti   --checkpoint CKPT -o encoder.pt2
+    audiosep-export parity --golden --backends eager,compile,onnx,aoti --json parity.json
+    audiosep-export inspect encoder.onnx
+
+Exit status: 0 when everything passed; 1 when an export failed verification or a backend missed its
+tolerance (the details are printed and, for exports, kept in ``<stem>.failed.verify.json``); 2 for
+usage and configuration errors (a requested backend or device that is unavailable included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from audiosep_kit.cli.common import (
+    AUDIO_EXTENSIONS,
+    checkpoint_option,
+    encoder_options,
+    report_errors,
+    require_checkpoint,
+)
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
+
+__all__ = ["main", "GOLDEN_ENV", "default_golden_dir"]
+
+GOLDEN_ENV = "AUDIOSEP_GOLDEN"
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def default_golden_dir() -> Path:
+    """$AUDIOSEP_GOLDEN, else ``<repo>/../shared/audiosep/golden`` (the shared conformance set)."""
+    env = os.environ.get(GOLDEN_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "audiosep" / "golden"
+
+
+def _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32):
+    from audiosep_kit.model.checkpoint import load_weights
+    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.runtime.extractor import read_condition
+
+    config = EncoderConfig(
+        film=film, layer=layer, pooling=pooling, pad_to_32=pad_to_32, condition=read_condition(condition)
+    )
+    weights = load_weights(require_checkpoint(checkpoint), trust_pickle=trust_checkpoint)
+    if weights.is_random:
+        click.echo(f"note: {weights.source} weights are RANDOM (smoke run); the artifact metadata says so.", err=True)
+    return weights, config
+
+
+def _fail_verification(exc: Exception) -> None:
+    click.echo(f"verification failed: {exc}", err=True)
+    sys.exit(1)
+
+
+def _echo_export(result) -> None:
+    report = result.report
+    worst = report.get("worst") or {}
+    click.echo(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.1f} MB), report {result.report_path}")
+    if report.get("status") == "passed":
+        click.echo(
+            f"verified vs eager on {len(report['cases'])} cases: max abs {worst['max_abs']:.3g}, "
+            f"max rel {worst['max_rel']:.3g}, min cosine {worst['min_cosine']:.9f}"
+        )
+    else:
+        click.echo(f"verification {report.get('status')}: {report.get('reason', '')}")
+    click.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
+
+
+@click.group(context_settings=_CONTEXT)
+def main() -> None:
+    """Export the AudioSep encoder (ONNX, AOTInductor) and check backend parity."""
+
+
+def _export_options(fn):
+    fn = click.option("--sweep", type=click.Choice(["quick", "full"]), default="full", show_default=True,
+                      help="Verification lengths: quick = 1025, 0.5 s, 1 s, 3.3 s; full adds 5, 10 and 30 s.")(fn)
+    fn = click.option("--verify/--no-verify", default=True, show_default=True,
+                      help="Verify against eager before keeping the artifact.")(fn)
+    return fn
+
+
+@main.command("onnx", context_settings=_CONTEXT)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target .onnx file.")
+@checkpoint_option
+@encoder_options
+@click.option("--opset", type=click.IntRange(min=17), default=18, show_default=True, help="ONNX opset (>= 17).")
+@click.option("--fp16/--fp32", default=False, show_default=True,
+              help="Blocks in float16 (front end stays float32); verified by cosine >= 0.999.")
+@click.option("--save-optimized", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save ONNX Runtime's optimised graph (level 'extended') here.")
+@_export_options
+@report_errors
+def onnx_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, opset, fp16,
+                 save_optimized, verify, sweep) -> None:
+    """Export to ONNX (dynamic batch and samples), check, verify against eager, then keep."""
+    from audiosep_kit.export.onnx_export import export_onnx
+    from audiosep_kit.export.verify import VerificationError
+
+    weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
+    try:
+        result = export_onnx(weights, config, output, opset=opset, precision="fp16" if fp16 else "fp32",
+                             verify=verify, sweep=sweep, save_optimized=save_optimized)
+    except VerificationError as exc:
+        _fail_verification(exc)
+    _echo_export(result)
+    if save_optimized is not None:
+        click.echo(f"optimised graph: {save_optimized}")
+
+
+@main.command("aoti", context_settings=_CONTEXT)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target .pt2 file.")
+@checkpoint_option
+@encoder_options
+@click.option("--device", default="cpu", show_default=True, help="Device to compile for: cpu or cuda[:N].")
+@_export_options
+@report_errors
+def aoti_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify,
+                 sweep) -> None:
+    """Package with torch.export + AOTInductor (C++ compile: minutes), verify, then keep."""
+    from audiosep_kit.export.aoti_export import export_aoti
+    from audiosep_kit.export.verify import VerificationError
+
+    weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
+    try:
+        result = export_aoti(weights, config, output, device=device, verify=verify, sweep=sweep)
+    except VerificationError as exc:
+        _fail_verification(exc)
+    _echo_export(result)
+
+
+def _collect_clips(clips: tuple[Path, ...], golden: bool, golden_dir: Path | None) -> dict:
+    from audiosep_kit.export.parity import golden_clips
+    from audiosep_kit.runtime.audio import read_audio
+
+    found: dict = {}
+    if golden:
+        found.update({f"golden:{k}": v for k, v in golden_clips(golden_dir or default_golden_dir()).items()})
+    for item in clips:
+        files = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) if item.is_dir() else [item]
+        found.update({str(p): read_audio(p).waveform for p in files})
+    if not found:
+        raise ConfigError("no clips: give audio files, folders (searched recursively) or --golden.")
+    return found
+
+
+def _backend_list(backends: str | None) -> tuple[list[str], bool]:
+    from audiosep_kit.runtime.backends import backend_names
+
+    if backends is None:
+        return [n for n in backend_names() if n != "eager"], False
+    names = [n.strip() for n in backends.split(",") if n.strip()]
+    unknown = [n for n in names if n not in backend_names()]
+    if unknown:
+        raise ConfigError(f"`--backends` entries must be among {set(backend_names())}; got {unknown}.")
+    return names, True
+
+
+def _echo_parity(results) -> None:
+    click.echo(f"{'backend':<9} {'prec':<5} {'max abs':>10} {'max rel':>10} {'min cos':>12} {'argmax':>7}  verdict")
+    for r in results:
+        if r.skipped is not None:
+            click.echo(f"{r.backend:<9} skipped: {r.skipped}")
+            continue
+        s = r.summary()
+        verdict = "pass" if r.passed else "FAIL"
+        click.echo(f"{r.backend:<9} {r.precision:<5} {s['max_abs']:>10.3g} {s['max_rel']:>10.3g} "
+                   f"{s['min_cosine']:>12.9f} {s['argmax_agreement']:>7.3f}  {verdict} ({r.seconds:.1f} s)")
+
+
+@main.command("parity", context_settings=_CONTEXT)
+@click.argument("clips", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--golden", is_flag=True, help="Add the golden inputs a..e (and default to the golden checkpoint).")
+@click.option("--golden-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help=f"Golden set folder. Default: ${GOLDEN_ENV}, then <repo>/../shared/audiosep/golden.")
+@checkpoint_option
+@encoder_options
+@click.option("--backends", default=None,
+              help="Comma-separated, e.g. compile,onnx,aoti. Default: every registered one.")
+@click.option("--device", default="cpu", show_default=True, help="Device of the backends (eager reference: cpu).")
+@click.option("--onnx-model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Exported .onnx for the onnx backend (default: export into the cache).")
+@click.option("--onnx-fp16", is_flag=True, help="The --onnx-model (or cached export) is the fp16 variant.")
+@click.option("--aoti-package", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Exported .pt2 for the aoti backend (default: compile into the cache, minutes).")
+@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Equal-length clips per run.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the report (JSON).")
+@report_errors
+def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32,
+                   backends, device, onnx_model, onnx_fp16, aoti_package, batch_size, json_path) -> None:
+    """Run the same clips through each backend and compare with eager (CPU, float32).
+
+    Tolerances: export.parity.TOLERANCES (fp32: max|d| <= 1e-5 + 1e-4 * max|eager|; fp16: cosine >= 0.999).
+    """
+    from audiosep_kit.export.parity import TOLERANCES, run_parity
+
+    found = _collect_clips(clips, golden, golden_dir)
+    if golden and checkpoint is None:
+        checkpoint = str((golden_dir or default_golden_dir()) / "checkpoint.ckpt")
+    weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
+    names, explicit = _backend_list(backends)
+    options = {"onnx": {"precision": "fp16" if onnx_fp16 else "fp32"}}
+    if onnx_model is not None:
+        options["onnx"]["model_path"] = onnx_model
+    if aoti_package is not None:
+        options["aoti"] = {"model_path": aoti_package}
+    elif "aoti" in names:
+        click.echo("note: aoti without --aoti-package compiles a package into the cache (minutes).", err=True)
+    _, results = run_parity(weights, config, found, names, device=device, options=options, batch_size=batch_size)
+    _echo_parity(results)
+    if json_path is not None:
+        payload = {
+            "format_version": 1,
+            "clips": {k: len(v) for k, v in found.items()},
+            "device": device,
+            "tolerances": {k: vars(v) for k, v in TOLERANCES.items()},
+            "weights": weights.describe(),
+            "encoder": config.to_dict(),
+            "backends": [r.to_dict() for r in results],
+        }
+        json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    skipped = [r for r in results if r.skipped is not None]
+    if explicit and skipped:
+        raise BackendUnavailableError("; ".join(f"{r.backend}: {r.skipped}" for r in skipped))
+    if any(r.passed is False for r in results):
+        sys.exit(1)
+
+
+@main.command("inspect", context_settings=_CONTEXT)
+@click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@report_errors
+def inspect_command(artifact: Path) -> None:
+    """Print the metadata stored in an exported .onnx or .pt2."""
+    if artifact.suffix == ".pt2":
+        from audiosep_kit.runtime.backends.aoti import load_package_metadata as read
+    else:
+        from audiosep_kit.export.metadata import read_onnx_metadata as read
+    click.echo(json.dumps(read(artifact), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.export`
+    main()

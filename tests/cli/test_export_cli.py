@@ -1,0 +1,117 @@
+"""audiosep-export: onnx (quick sweep), parity (files, --json), inspect, and its failure exits.
+
+Exports use random:0 weights and a shallow tap (layer block1) so the CLI round trip stays fast; the
+full-encoder export is exercised in tests/export and tests/runtime/backends.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from audiosep_kit.cli.export import main
+
+SMALL = ["--checkpoint", "random:0", "--layer", "block1", "--pooling", "mean"]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`audiosep-export onnx ... --sweep quick` once for the module."""
+    target = tmp_path_factory.mktemp("cli_onnx") / "enc.onnx"
+    result = _invoke("onnx", *SMALL, "-o", str(target), "--sweep", "quick")
+    assert result.exit_code == 0, result.output
+    return target, result.output
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """A folder with two short WAVs (one of them the 1025-sample minimum)."""
+    folder = tmp_path_factory.mktemp("cli_clips")
+    rng = np.random.default_rng(5)
+    sf.write(folder / "min.wav", (0.1 * rng.standard_normal(1025)).astype(np.float32), 32000, subtype="FLOAT")
+    sf.write(folder / "half.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32), 32000, subtype="FLOAT")
+    return folder
+
+
+def test_onnx_export_verifies_and_reports(exported):
+    target, output = exported
+    assert target.is_file() and "verified vs eager on 8 cases" in output and "RANDOM" in output
+    report = json.loads(target.with_name("enc.verify.json").read_text())
+    assert report["status"] == "passed" and report["metadata"]["layer"] == "block1"
+
+
+def test_inspect_prints_metadata(exported):
+    result = _invoke("inspect", str(exported[0]))
+    assert result.exit_code == 0
+    meta = json.loads(result.output)
+    assert meta["layer"] == "block1" and meta["weights_random"] == "true"
+
+
+def test_parity_saves_json_and_passes(exported, clips, tmp_path):
+    report = tmp_path / "parity.json"
+    result = _invoke("parity", str(clips), *SMALL, "--backends", "onnx", "--onnx-model", str(exported[0]),
+                     "--json", str(report))
+    assert result.exit_code == 0, result.output
+    assert "onnx" in result.output and "pass" in result.output
+    payload = json.loads(report.read_text())
+    (onnx_entry,) = payload["backends"]
+    assert onnx_entry["passed"] is True and set(payload["clips"]) == {str(clips / "half.wav"), str(clips / "min.wav")}
+    assert onnx_entry["summary"]["max_rel"] <= 1e-4 and onnx_entry["summary"]["argmax_agreement"] == 1.0
+
+
+def test_parity_with_cuda_device_fails_clearly(exported, clips):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present; this checks the failure without one")
+    result = _invoke("parity", str(clips), *SMALL, "--backends", "onnx", "--device", "cuda", "--onnx-model", str(exported[0]))
+    assert result.exit_code == 2
+    assert "CUDAExecutionProvider" in result.output and "--device cpu" in result.output
+
+
+def test_parity_refuses_a_model_of_other_options(exported, clips):
+    result = _invoke("parity", str(clips), *SMALL, "--film", "zero", "--backends", "onnx", "--onnx-model", str(exported[0]))
+    assert result.exit_code == 2 and "film: artifact has 'none', requested 'zero'" in result.output
+
+
+def test_parity_refuses_unknown_backends(clips):
+    result = _invoke("parity", str(clips), *SMALL, "--backends", "onnx,tensorflow")
+    assert result.exit_code == 2 and "`--backends` entries must be among" in result.output
+
+
+def test_failed_verification_exits_1_and_keeps_nothing_as_good(tmp_path, monkeypatch):
+    import audiosep_kit.export.onnx_export as onnx_export
+    from audiosep_kit.export.parity import Tolerance
+
+    monkeypatch.setattr(onnx_export, "tolerance_for", lambda precision: Tolerance(min_cosine=1.5))
+    monkeypatch.setattr(onnx_export, "sweep_lengths", lambda sweep: (1025,))
+    target = tmp_path / "bad.onnx"
+    result = _invoke("onnx", "--checkpoint", "random:0", "--layer", "block1", "-o", str(target), "--sweep", "quick")
+    assert result.exit_code == 1 and "verification failed" in result.output
+    assert not target.exists() and (tmp_path / "bad.failed.onnx").is_file()
+
+
+def test_no_verify_records_that_it_was_skipped(tmp_path):
+    target = tmp_path / "raw.onnx"
+    result = _invoke("onnx", "--checkpoint", "random:0", "--layer", "block1", "-o", str(target), "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert json.loads(target.with_name("raw.verify.json").read_text())["status"] == "skipped"
+
+
+def test_query_without_condition_is_a_usage_error(tmp_path):
+    result = _invoke("onnx", "--checkpoint", "random:0", "--film", "query", "-o", str(tmp_path / "q.onnx"))
+    assert result.exit_code == 2 and "needs a 512-d condition vector" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_parity_without_clips_is_refused():
+    result = _invoke("parity", "--checkpoint", "random:0")
+    assert result.exit_code == 2 and "no clips" in result.output
