@@ -68,7 +68,6 @@ def test_wrong_checkpoint_reports_error_without_traceback(tmp_path):
     assert "not an AudioSep checkpoint" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.slow
 def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
     """A real subprocess is SIGKILLed after its first committed chunks; the rerun finishes the job,
     recomputes none of the recorded rows, and equals an uninterrupted run."""
