@@ -1,13 +1,171 @@
-"""audiosep-bench: side-by-side backend throughput (built in the benchmarks issue)."""
+"""audiosep-bench: backends measured side by side in one process, with ratios against eager fp32.
+
+Why one process and interleaved repeats: on a shared machine the load changes from minute to minute;
+running every backend once per round, round after round, exposes them to the same conditions, and
+medians (p50) discard the disturbed rounds. Cold costs (export, session creation, first call, which
+includes torch.compile) are reported apart from warm latency.
+"""
 
 from __future__ import annotations
 
+import json
+import platform
+from pathlib import Path
+
 import click
 
-__all__ = ["main"]
+from audiosep_kit.cli.common import encoder_options, report_errors
+from audiosep_kit.errors import ConfigError
+
+__all__ = ["main", "format_table", "parse_list"]
+
+FORMAT_VERSION = 1
+DEFAULT_BACKENDS = "eager,onnx,fast:fp32,fast:bf16"
 
 
-@click.command()
-def main() -> None:
-    """Not built yet: the benchmark layer lands with the benchmarks issue."""
-    raise click.ClickException("audiosep-bench is not built yet (benchmarks issue); use `make bench` meanwhile.")
+def parse_list(text: str, kind: type, option: str) -> list:
+    """'1,8' -> [1, 8]; a bad item raises a ConfigError naming the option."""
+    try:
+        values = [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated {kind.__name__} values, e.g. '1,8'; got {text!r}.") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{option} needs positive values; got {text!r}.")
+    return values
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(rows: list[dict]) -> str:
+    """Plain-text table, one line per backend x batch x duration."""
+    head = (f"{'backend':<12} {'batch':>5} {'dur s':>5} {'p50 ms':>9} {'p90 ms':>9} {'audio s/s':>9} "
+            f"{'x eager':>7} {'cos fp32':>9} {'GFLOP/s':>8} {'% peak':>6} {'build s':>7} {'1st s':>7} {'RSS MB':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        build = (r["export_s"] or 0.0) + r["build_s"]
+        lines.append(
+            f"{r['label']:<12} {r['batch']:>5} {r['duration_s']:>5.2f} {1e3 * r['p50_s']:>9.1f} {1e3 * r['p90_s']:>9.1f} "
+            f"{r['audio_seconds_per_second']:>9.2f} {r['speedup_vs_eager']:>7.2f} {r['cosine_vs_fp32']:>9.6f} "
+            f"{r['achieved_gflops']:>8.1f} {_fmt(r['percent_of_peak'], '>6.1f')} {build:>7.1f} "
+            f"{r['first_call_s']:>7.2f} {r['peak_rss_mb']:>7.0f}"
+        )
+    return "\n".join(lines)
+
+
+def _arithmetic(durations: list[float], config) -> str:
+    from audiosep_kit.runtime.bench import encoder_macs, gflop_per_audio_second
+
+    parts = []
+    for d in durations:
+        samples = int(round(d * 32_000))
+        macs = encoder_macs(samples, layer=config.layer, pad_to_32=config.pad_to_32)
+        parts.append(f"{d:g} s clip: {macs / 1e9:.2f} GMAC = {2 * macs / 1e9:.1f} GFLOP "
+                     f"({gflop_per_audio_second(samples, layer=config.layer, pad_to_32=config.pad_to_32):.2f} GFLOP per audio s)")
+    return "encoder arithmetic (ENCODER_SPEC §5.2): " + "; ".join(parts)
+
+
+def _peaks(enabled: bool, size: int) -> dict:
+    from audiosep_kit.runtime.bench import measure_peak
+
+    if not enabled:
+        return {}
+    return {dtype: measure_peak(dtype, size=size) for dtype in ("fp32", "bf16")}
+
+
+def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batch: int) -> dict:
+    import tempfile
+
+    from audiosep_kit.cli.extract import collect_inputs
+    from audiosep_kit.runtime.backends import make_backend
+    from audiosep_kit.runtime.bench import BackendSpec, end_to_end
+    from audiosep_kit.runtime.extractor import FeatureExtractor
+
+    spec = BackendSpec.parse(spec_text)
+    engine = make_backend(spec.name, weights, config, device, **spec.options())
+    extractor = FeatureExtractor(engine, weights, config, batch_size=batch)
+    with tempfile.TemporaryDirectory(prefix="audiosep-bench-") as tmp:
+        return {"kind": "end_to_end", "folder": str(folder),
+                **end_to_end(extractor, collect_inputs((folder,), None), Path(tmp) / "store")}
+
+
+def _machine(peaks: dict) -> dict:
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+            "peaks": {k: vars(v) for k, v in peaks.items()}}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True,
+              help="Comma list of name[:precision]: eager, compile, aoti, onnx[:fp16], fast[:bf16|fp32].")
+@click.option("--batch-sizes", default="1,8", show_default=True)
+@click.option("--durations", default="1,5", show_default=True, help="Clip lengths in seconds.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch (and ORT intra-op) threads.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Interleaved timed rounds.")
+@click.option("--warmup", type=click.IntRange(1), default=1, show_default=True, help="Untimed calls per shape.")
+@click.option("--checkpoint", default="random:0", show_default=True,
+              help="Weights; random:SEED is labelled random in every row.")
+@encoder_options
+@click.option("--clips", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of real clips for inputs and cosine (else deterministic noise + tones).")
+@click.option("--quality-clips", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--peak/--no-peak", default=True, show_default=True, help="Measure the matmul peak (fp32, bf16).")
+@click.option("--peak-size", type=click.IntRange(64, 4096), default=2048, show_default=True)
+@click.option("--end-to-end", "e2e_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also time audiosep-extract's pipeline over this folder against the model alone.")
+@click.option("--e2e-backend", default="fast:bf16", show_default=True)
+@click.option("--e2e-batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the rows (a JSON list) here.")
+@report_errors
+def main(backends, batch_sizes, durations, threads, device, repeats, warmup, checkpoint, film, condition, layer,
+         pooling, pad_to_32, clips, quality_clips, peak, peak_size, e2e_dir, e2e_backend, e2e_batch_size,
+         json_path) -> None:
+    """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
+    import torch
+
+    from audiosep_kit.model.checkpoint import load_weights
+    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.runtime.bench import BackendSpec, run_bench
+    from audiosep_kit.runtime.extractor import read_condition
+
+    if threads:
+        torch.set_num_threads(threads)
+    specs = [BackendSpec.parse(s) for s in backends.split(",") if s.strip()]
+    sizes, lengths = parse_list(batch_sizes, int, "--batch-sizes"), parse_list(durations, float, "--durations")
+    config = EncoderConfig(film=film, condition=read_condition(condition), layer=layer, pooling=pooling,
+                           pad_to_32=pad_to_32)
+    weights = load_weights(checkpoint)
+    if weights.is_random:
+        click.echo(f"note: {weights.source} weights are RANDOM (official-style init); quality numbers describe them.")
+    peaks = _peaks(peak, peak_size)
+    for p in peaks.values():
+        click.echo(f"machine peak {p.dtype}: {p.best_gflops:.0f} GFLOP/s best, {p.median_gflops:.0f} median "
+                   f"({p.method} {p.size}x{p.size}, {p.threads} threads)")
+    click.echo(_arithmetic(lengths, config))
+    rows, skipped = run_bench(weights, config, specs, batch_sizes=sizes, durations=lengths, repeats=repeats,
+                              warmup=warmup, device=device, clips_dir=clips, quality_clips=quality_clips, peaks=peaks)
+    click.echo(f"inputs: {'real clips from ' + str(clips) if clips else 'deterministic noise + tones'}; "
+               f"cosine = min over {quality_clips} clips vs eager fp32; {repeats} interleaved rounds, p50 reported")
+    click.echo(format_table(rows))
+    for label, reason in skipped.items():
+        click.echo(f"skipped {label}: {reason}")
+    machine = _machine(peaks)
+    out = [{"format_version": FORMAT_VERSION, "kind": "latency", **r, "machine": machine} for r in rows]
+    if e2e_dir is not None:
+        e2e = _end_to_end(e2e_dir, e2e_backend, weights, config, device, e2e_batch_size)
+        click.echo(f"end-to-end ({e2e['backend']}:{e2e['precision']}, {e2e['files']} files, {e2e['audio_seconds']:.1f} s "
+                   f"of audio): pipeline {e2e['end_to_end_audio_seconds_per_second']:.2f} audio s/s vs model only "
+                   f"{e2e['model_only_audio_seconds_per_second']:.2f} = {100 * e2e['end_to_end_fraction_of_model_only']:.1f} %")
+        out.append({"format_version": FORMAT_VERSION, **e2e, "machine": machine})
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(out, indent=2, default=str))
+        click.echo(f"wrote {json_path}")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.bench`
+    main()

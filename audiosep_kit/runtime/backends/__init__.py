@@ -45,7 +45,7 @@ def _load_builtin() -> None:
     # Imported lazily so that importing the package never imports onnxruntime or compiles anything.
     from audiosep_kit.runtime.backends import eager  # noqa: F401
 
-    for optional in ("onnx_runtime", "compiled", "aoti"):
+    for optional in ("onnx_runtime", "compiled", "aoti", "fast_cpu"):
         try:
             __import__(f"audiosep_kit.runtime.backends.{optional}")
         except ModuleNotFoundError as exc:
