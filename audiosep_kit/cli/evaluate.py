@@ -62,7 +62,7 @@ def eval_options(fn: Callable) -> Callable:
                      help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
                      help="Device for extraction and torch heads; cuda without CUDA is an error."),
-        click.option("--backend", type=click.Choice(("eager", "compile", "onnx", "aoti")), default="eager",
+        click.option("--backend", type=click.Choice(("eager", "compile", "onnx", "aoti", "fast")), default="eager",
                      show_default=True, help="Extraction backend."),
         click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                      help="Exported artifact for the onnx / aoti backends."),
