@@ -9,7 +9,7 @@ ORT    ?= gpu
 STAMP  := $(VENV)/.installed-$(ORT)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow test-all bench clean
+.PHONY: venv demo lint test test-slow test-all bench clean
 
 venv: $(STAMP)
 
@@ -24,9 +24,17 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m audiosep_kit.cli.demo --out demo_out
 
+# The architecture and the code's hygiene: the layer contract (import-linter, in pyproject.toml),
+# ruff's lint and format check, and mypy. Part of `make test`, so CI refuses what breaks them.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check audiosep_kit tests benchmarks
+	$(VENV)/bin/ruff format --check audiosep_kit tests benchmarks
+	$(VENV)/bin/mypy audiosep_kit
+
 # The everyday suite (about 10 minutes on 2 cores); tests marked slow (full export sweeps, whole-encoder
 # compile and AOTInductor conformance, the demo) run in `make test-slow`, and CI runs both.
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

@@ -15,6 +15,7 @@ __all__ = [
     "ArtifactMismatchError",
     "DatasetError",
     "StoreError",
+    "VerificationError",
 ]
 
 
@@ -48,3 +49,7 @@ class DatasetError(AudioSepKitError, FileNotFoundError):
 
 class StoreError(AudioSepKitError, RuntimeError):
     """A feature store is incompatible with the run that tries to extend it."""
+
+
+class VerificationError(AudioSepKitError, RuntimeError):
+    """An exported artifact does not reproduce eager within its documented tolerance."""

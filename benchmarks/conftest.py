@@ -71,14 +71,14 @@ def bench_artifacts(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bench_weights():
-    from audiosep_kit.model.checkpoint import load_weights
+    from audiosep_kit.model import load_weights
 
     return load_weights(WEIGHTS)
 
 
 @pytest.fixture(scope="session")
 def bench_config():
-    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.model import EncoderConfig
 
     return EncoderConfig()
 
@@ -86,7 +86,7 @@ def bench_config():
 @pytest.fixture(scope="session")
 def bench_inputs(bench_mode):
     """``get(batch, duration)`` -> (batch, samples) float32 noise + tones, made once per shape."""
-    from audiosep_kit.runtime.bench import synthetic_clips
+    from audiosep_kit.bench import synthetic_clips
 
     made: dict[tuple[int, int], np.ndarray] = {}
 
@@ -102,7 +102,7 @@ def bench_inputs(bench_mode):
 @pytest.fixture(scope="session")
 def bench_backend(bench_mode, bench_weights, bench_config, bench_artifacts):
     """``get('name:precision')`` -> (backend, cold seconds), built once; skips with the reason if unusable."""
-    from audiosep_kit.runtime.bench import BackendSpec, build_backends
+    from audiosep_kit.bench import BackendSpec, build_backends
 
     built: dict[str, tuple] = {}
 

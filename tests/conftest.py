@@ -109,7 +109,7 @@ def golden_raw_state_dict(golden_checkpoint: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def golden_weights(golden_checkpoint: Path):
     """``load_weights`` of the golden checkpoint (a LoadedWeights). Do not mutate its tensors."""
-    from audiosep_kit.model.checkpoint import load_weights
+    from audiosep_kit.model._checkpoint import load_weights
 
     return load_weights(golden_checkpoint)
 
@@ -130,6 +130,24 @@ def golden_safetensors_checkpoint(golden_raw_state_dict, tmp_path_factory) -> Pa
     path = tmp_path_factory.mktemp("golden_safetensors") / "model.safetensors"
     save_file({k: v.contiguous() for k, v in golden_raw_state_dict.items()}, str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def native_bf16() -> None:
+    """Skip unless oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX): the fast backend refuses
+    emulated bf16, and oneDNN builds no bf16 kernels at all on an AVX2-only CPU."""
+    from audiosep_kit.runtime.backends._fast import bf16_is_native
+
+    if not bf16_is_native():
+        pytest.skip(f"this CPU has no native bfloat16 (torch CPU capability {torch.backends.cpu.get_cpu_capability()})")
+
+
+@pytest.fixture(scope="session")
+def random_weights():
+    """``random:0`` encoder weights (deterministic; flagged random in every artifact)."""
+    from audiosep_kit.model._checkpoint import load_weights
+
+    return load_weights("random:0")
 
 
 @pytest.fixture(scope="session")

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import json
 import platform
+import tempfile
 from pathlib import Path
 
 import click
+import torch
 
-from audiosep_kit.cli.common import encoder_options, report_errors
-from audiosep_kit.errors import ConfigError
+from audiosep_kit.audio import audio_files
 
-__all__ = ["main", "format_table", "parse_list"]
+from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
+from audiosep_kit.cli._options import CommaList, encoder_options, report_errors
+from audiosep_kit.model import EncoderConfig, load_weights
+from audiosep_kit.runtime import FeatureExtractor, make_backend, read_condition
+
+__all__ = ["main"]
 
 FORMAT_VERSION = 1
 DEFAULT_BACKENDS = "eager,onnx,fast:fp32,fast:bf16"
-
-
-def parse_list(text: str, kind: type, option: str) -> list:
-    """'1,8' -> [1, 8]; a bad item raises a ConfigError naming the option."""
-    try:
-        values = [kind(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise ConfigError(f"{option} takes comma-separated {kind.__name__} values, e.g. '1,8'; got {text!r}.") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"{option} needs positive values; got {text!r}.")
-    return values
 
 
 def _fmt(value, spec: str) -> str:
@@ -55,8 +50,6 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _arithmetic(durations: list[float], config) -> str:
-    from audiosep_kit.runtime.bench import encoder_macs, gflop_per_audio_second
-
     parts = []
     for d in durations:
         samples = int(round(d * 32_000))
@@ -67,32 +60,21 @@ def _arithmetic(durations: list[float], config) -> str:
 
 
 def _peaks(enabled: bool, size: int) -> dict:
-    from audiosep_kit.runtime.bench import measure_peak
-
     if not enabled:
         return {}
     return {dtype: measure_peak(dtype, size=size) for dtype in ("fp32", "bf16")}
 
 
 def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batch: int) -> dict:
-    import tempfile
-
-    from audiosep_kit.cli.extract import collect_inputs
-    from audiosep_kit.runtime.backends import make_backend
-    from audiosep_kit.runtime.bench import BackendSpec, end_to_end
-    from audiosep_kit.runtime.extractor import FeatureExtractor
-
     spec = BackendSpec.parse(spec_text)
     engine = make_backend(spec.name, weights, config, device, **spec.options())
     extractor = FeatureExtractor(engine, weights, config, batch_size=batch)
     with tempfile.TemporaryDirectory(prefix="audiosep-bench-") as tmp:
         return {"kind": "end_to_end", "folder": str(folder),
-                **end_to_end(extractor, collect_inputs((folder,), None), Path(tmp) / "store")}
+                **end_to_end(extractor, audio_files(folder), Path(tmp) / "store")}
 
 
 def _machine(peaks: dict) -> dict:
-    import torch
-
     return {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
             "peaks": {k: vars(v) for k, v in peaks.items()}}
 
@@ -100,8 +82,9 @@ def _machine(peaks: dict) -> dict:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--backends", default=DEFAULT_BACKENDS, show_default=True,
               help="Comma list of name[:precision]: eager, compile, aoti, onnx[:fp16], fast[:bf16|fp32].")
-@click.option("--batch-sizes", default="1,8", show_default=True)
-@click.option("--durations", default="1,5", show_default=True, help="Clip lengths in seconds.")
+@click.option("--batch-sizes", type=CommaList(int, positive=True), default="1,8", show_default=True)
+@click.option("--durations", type=CommaList(float, positive=True), default="1,5", show_default=True,
+              help="Clip lengths in seconds.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch (and ORT intra-op) threads.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Interleaved timed rounds.")
@@ -125,17 +108,10 @@ def main(backends, batch_sizes, durations, threads, device, repeats, warmup, che
          pooling, pad_to_32, clips, quality_clips, peak, peak_size, e2e_dir, e2e_backend, e2e_batch_size,
          json_path) -> None:
     """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
-    import torch
-
-    from audiosep_kit.model.checkpoint import load_weights
-    from audiosep_kit.model.config import EncoderConfig
-    from audiosep_kit.runtime.bench import BackendSpec, run_bench
-    from audiosep_kit.runtime.extractor import read_condition
-
     if threads:
         torch.set_num_threads(threads)
     specs = [BackendSpec.parse(s) for s in backends.split(",") if s.strip()]
-    sizes, lengths = parse_list(batch_sizes, int, "--batch-sizes"), parse_list(durations, float, "--durations")
+    sizes, lengths = list(batch_sizes), list(durations)
     config = EncoderConfig(film=film, condition=read_condition(condition), layer=layer, pooling=pooling,
                            pad_to_32=pad_to_32)
     weights = load_weights(checkpoint)

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import click
 
-from audiosep_kit.cli.common import report_errors
-from audiosep_kit.model.checkpoint import resolve_checkpoint
+from audiosep_kit.audio import read_audio
+from audiosep_kit.bench import run_parity
+from audiosep_kit.cli._options import CommaList, report_errors
+from audiosep_kit.evaluate import ExtractionConfig, RunConfig, evaluate_extracted, format_table, make_demo_dataset
+from audiosep_kit.evaluate.tasks import load_examples
+from audiosep_kit.export import export_onnx
+from audiosep_kit.model import EncoderConfig, load_weights, resolve_checkpoint
 
 __all__ = ["main", "run_demo"]
 
@@ -25,8 +30,6 @@ def _step(message: str) -> float:
 
 
 def _parity_clips(examples, limit: int = 6) -> dict:
-    from audiosep_kit.runtime.audio import read_audio
-
     clips = {}
     for example in examples[:limit]:
         clips[Path(example.path).name] = read_audio(example.path, start_s=example.start_s, end_s=example.end_s).waveform
@@ -35,15 +38,6 @@ def _parity_clips(examples, limit: int = 6) -> dict:
 
 def run_demo(out: Path, checkpoint: str, task: str, data_root: Path | None, heads: tuple[str, ...]) -> dict:
     """Run the chain and return a summary dict (also written to ``out/demo_summary.json``)."""
-    from audiosep_kit.evaluate.demo_data import make_demo_dataset
-    from audiosep_kit.evaluate.report import format_table
-    from audiosep_kit.evaluate.runner import ExtractionConfig, RunConfig, evaluate_extracted
-    from audiosep_kit.evaluate.tasks import load_examples
-    from audiosep_kit.export.onnx_export import export_onnx
-    from audiosep_kit.export.parity import run_parity
-    from audiosep_kit.model.checkpoint import load_weights
-    from audiosep_kit.model.config import EncoderConfig
-
     out.mkdir(parents=True, exist_ok=True)
     if data_root is None:
         data_root = out / "data"
@@ -95,13 +89,13 @@ def run_demo(out: Path, checkpoint: str, task: str, data_root: Path | None, head
 @click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Real data root (folders as in ../shared/data); default: a generated demo set.")
 @click.option("--task", default=None, help="Task to evaluate (default demo-words, or speechcommands-v2 with --data-root).")
-@click.option("--heads", default="linear,mlp3,logreg", show_default=True)
+@click.option("--heads", type=CommaList(str), default="linear,mlp3,logreg", show_default=True)
 @report_errors
-def main(out: Path, checkpoint: str | None, data_root: Path | None, task: str | None, heads: str) -> None:
+def main(out: Path, checkpoint: str | None, data_root: Path | None, task: str | None, heads: tuple[str, ...]) -> None:
     """Run the whole audiosep-kit chain end to end and print the report and parity."""
     checkpoint = checkpoint or resolve_checkpoint(None) or "random:0"
     task = task or ("speechcommands-v2" if data_root else "demo-words")
-    run_demo(out, checkpoint, task, data_root, tuple(h for h in heads.split(",") if h))
+    run_demo(out, checkpoint, task, data_root, heads)
 
 
 if __name__ == "__main__":  # pragma: no cover

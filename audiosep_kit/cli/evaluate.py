@@ -16,32 +16,21 @@ from pathlib import Path
 
 import click
 
-from audiosep_kit.cli.common import checkpoint_option, encoder_options, report_errors, require_checkpoint
-from audiosep_kit.evaluate.cache import CACHE_DIR_ENV
+from audiosep_kit.cli._options import CommaList, checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.evaluate import (
+    PROTOCOL_CHOICES,
+    EvalOptions,
+    ExtractionConfig,
+    RunConfig,
+    evaluate_extracted,
+    evaluate_precomputed,
+    format_table,
+)
 from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV
+from audiosep_kit.runtime import backend_names
 
 __all__ = ["main", "run", "eval_options", "run_from_options"]
 
-_PROTOCOLS = ("official", "seed")
-
-
-def _split(value: str, convert: Callable, what: str) -> tuple:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    try:
-        out = tuple(dict.fromkeys(convert(v) for v in items))
-    except ValueError:
-        raise click.BadParameter(f"expected a comma-separated list of {what}; got {value!r}.") from None
-    if not out:
-        raise click.BadParameter(f"expected at least one of {what}; got {value!r}.")
-    return out
-
-
-def _heads(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    return _split(value, str, "head names")  # names are checked against the HEADS registry by RunConfig
-
-
-def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    return _split(value, int, "integer seeds")
 
 
 def eval_options(fn: Callable) -> Callable:
@@ -52,22 +41,22 @@ def eval_options(fn: Callable) -> Callable:
                      help="Precomputed {'features','labels'} .pt in the task's metadata order (no extraction)."),
         click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_ROOT_ENV,
                      default=None, help=f"Folder holding the datasets (default: ${DATA_ROOT_ENV})."),
-        click.option("--heads", default="linear,mlp3,logreg", show_default=True, callback=_heads,
+        click.option("--heads", type=CommaList(str), default="linear,mlp3,logreg", show_default=True,
                      help="Comma-separated heads (linear, mlp3, logreg)."),
-        click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated seeds."),
-        click.option("--protocol", type=click.Choice(_PROTOCOLS), default="official", show_default=True,
-                     help="official: the task's folds/split, selection on validation; seed: the seed "
+        click.option("--seeds", type=CommaList(int), default="0", show_default=True, help="Comma-separated seeds."),
+        click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="official", show_default=True,
+                     help="official: the task's folds/split, selection on validation; seed-project: the seed "
                           "project's LEAKY 80/20 protocol (best test epoch), labelled leaky."),
         click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
                      help="Device for extraction and torch heads; cuda without CUDA is an error."),
-        click.option("--backend", type=click.Choice(("eager", "compile", "onnx", "aoti", "fast")), default="eager",
+        click.option("--backend", type=click.Choice(backend_names()), default="eager",
                      show_default=True, help="Extraction backend."),
         click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                      help="Exported artifact for the onnx / aoti backends."),
-        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar=CACHE_DIR_ENV,
-                     default=None, help=f"Feature cache (default: ${CACHE_DIR_ENV} or ~/.cache/audiosep-kit)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Feature cache folder (default: $AUDIOSEP_CACHE/features, i.e. ~/.cache/audiosep-kit/features)."),
         click.option("--allow-missing/--no-allow-missing", default=False, show_default=True,
                      help="Skip examples whose audio is absent (partial datasets) instead of failing."),
         click.option("--max-epochs", type=click.IntRange(1), default=100, show_default=True,
@@ -97,10 +86,6 @@ def _progress(result) -> None:
 
 def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
-    from audiosep_kit.evaluate.protocols import EvalOptions
-    from audiosep_kit.evaluate.report import format_table
-    from audiosep_kit.evaluate.runner import ExtractionConfig, RunConfig, evaluate_extracted, evaluate_precomputed
-
     if not kw["task"]:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"],
@@ -133,7 +118,7 @@ _HELP = {"help_option_names": ["-h", "--help"]}
 def main(ctx: click.Context, **kw) -> None:
     """Evaluate AudioSep features on a downstream task (the same as ``audiosep-eval run``).
 
-    Model selection uses validation data only (official folds/splits); --protocol seed reproduces
+    Model selection uses validation data only (official folds/splits); --protocol seed-project reproduces
     the seed project's leaky numbers and labels every output leaky.
     """
     if ctx.invoked_subcommand is None:

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import click
 
-from audiosep_kit.cli.common import (
-    AUDIO_EXTENSIONS,
-    checkpoint_option,
-    encoder_options,
-    report_errors,
-    require_checkpoint,
-)
-from audiosep_kit.errors import BackendUnavailableError, ConfigError
+from audiosep_kit.audio import audio_files, read_audio
+from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
+from audiosep_kit.cli._options import CommaList, checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.errors import BackendUnavailableError, ConfigError, VerificationError
+from audiosep_kit.export import export_aoti, export_onnx, read_metadata
+from audiosep_kit.model import EncoderConfig, load_weights
+from audiosep_kit.numerics import PRECISIONS
+from audiosep_kit.runtime import backend_names, read_condition
 
 __all__ = ["main", "GOLDEN_ENV", "default_golden_dir"]
 
@@ -41,10 +41,6 @@ def default_golden_dir() -> Path:
 
 
 def _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32):
-    from audiosep_kit.model.checkpoint import load_weights
-    from audiosep_kit.model.config import EncoderConfig
-    from audiosep_kit.runtime.extractor import read_condition
-
     config = EncoderConfig(
         film=film, layer=layer, pooling=pooling, pad_to_32=pad_to_32, condition=read_condition(condition)
     )
@@ -101,9 +97,6 @@ def _export_options(fn):
 def onnx_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, opset, fp16,
                  save_optimized, verify, sweep) -> None:
     """Export to ONNX (dynamic batch and samples), check, verify against eager, then keep."""
-    from audiosep_kit.export.onnx_export import export_onnx
-    from audiosep_kit.export.verify import VerificationError
-
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
         result = export_onnx(weights, config, output, opset=opset, precision="fp16" if fp16 else "fp32",
@@ -126,9 +119,6 @@ def onnx_command(output, checkpoint, trust_checkpoint, film, condition, layer, p
 def aoti_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify,
                  sweep) -> None:
     """Package with torch.export + AOTInductor (C++ compile: minutes), verify, then keep."""
-    from audiosep_kit.export.aoti_export import export_aoti
-    from audiosep_kit.export.verify import VerificationError
-
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
         result = export_aoti(weights, config, output, device=device, verify=verify, sweep=sweep)
@@ -138,30 +128,30 @@ def aoti_command(output, checkpoint, trust_checkpoint, film, condition, layer, p
 
 
 def _collect_clips(clips: tuple[Path, ...], golden: bool, golden_dir: Path | None) -> dict:
-    from audiosep_kit.export.parity import golden_clips
-    from audiosep_kit.runtime.audio import read_audio
-
+    """Golden inputs (--golden), files and folders given; with none of them, synthetic clips."""
     found: dict = {}
     if golden:
         found.update({f"golden:{k}": v for k, v in golden_clips(golden_dir or default_golden_dir()).items()})
     for item in clips:
-        files = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) if item.is_dir() else [item]
+        files = audio_files(item) if item.is_dir() else [item]
         found.update({str(p): read_audio(p).waveform for p in files})
+    if clips and not found:
+        raise ConfigError(f"no audio files in {[str(c) for c in clips]} (give audio files or folders, or --golden).")
     if not found:
-        raise ConfigError("no clips: give audio files, folders (searched recursively) or --golden.")
+        found = synthetic_parity_clips()
+        click.echo(f"note: no clips given; using {len(found)} synthetic chirp-plus-noise clips "
+                   f"({', '.join(k.split(':')[1] for k in found)} samples).", err=True)
     return found
 
 
-def _backend_list(backends: str | None) -> tuple[list[str], bool]:
-    from audiosep_kit.runtime.backends import backend_names
-
+def _backend_list(backends: tuple[str, ...] | None) -> tuple[list[str], bool]:
+    """Every registered backend but eager (the reference) by default; an explicit list is checked."""
     if backends is None:
         return [n for n in backend_names() if n != "eager"], False
-    names = [n.strip() for n in backends.split(",") if n.strip()]
-    unknown = [n for n in names if n not in backend_names()]
+    unknown = [n for n in backends if n.partition(":")[0] not in backend_names()]
     if unknown:
         raise ConfigError(f"`--backends` entries must be among {set(backend_names())}; got {unknown}.")
-    return names, True
+    return list(backends), True
 
 
 def _echo_parity(results) -> None:
@@ -183,8 +173,9 @@ def _echo_parity(results) -> None:
               help=f"Golden set folder. Default: ${GOLDEN_ENV}, then <repo>/../shared/audiosep/golden.")
 @checkpoint_option
 @encoder_options
-@click.option("--backends", default=None,
-              help="Comma-separated, e.g. compile,onnx,aoti. Default: every registered one.")
+@click.option("--backends", type=CommaList(str), default=None,
+              help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
+                   "Default: every registered backend at its default precision.")
 @click.option("--device", default="cpu", show_default=True, help="Device of the backends (eager reference: cpu).")
 @click.option("--onnx-model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Exported .onnx for the onnx backend (default: export into the cache).")
@@ -199,10 +190,9 @@ def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film
                    backends, device, onnx_model, onnx_fp16, aoti_package, batch_size, json_path) -> None:
     """Run the same clips through each backend and compare with eager (CPU, float32).
 
-    Tolerances: export.parity.TOLERANCES (fp32: max|d| <= 1e-5 + 1e-4 * max|eager|; fp16: cosine >= 0.999).
+    Without clips or --golden, synthetic clips are used. Tolerances: audiosep_kit.numerics.PRECISIONS
+    (fp32: max|d| <= 1e-5 + 1e-4 * max|eager|; fp16 and bf16: cosine >= 0.999).
     """
-    from audiosep_kit.export.parity import TOLERANCES, run_parity
-
     found = _collect_clips(clips, golden, golden_dir)
     if golden and checkpoint is None:
         checkpoint = str((golden_dir or default_golden_dir()) / "checkpoint.ckpt")
@@ -222,7 +212,7 @@ def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film
             "format_version": 1,
             "clips": {k: len(v) for k, v in found.items()},
             "device": device,
-            "tolerances": {k: vars(v) for k, v in TOLERANCES.items()},
+            "tolerances": {k: vars(p.tolerance) for k, p in PRECISIONS.items()},
             "weights": weights.describe(),
             "encoder": config.to_dict(),
             "backends": [r.to_dict() for r in results],
@@ -240,11 +230,7 @@ def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film
 @report_errors
 def inspect_command(artifact: Path) -> None:
     """Print the metadata stored in an exported .onnx or .pt2."""
-    if artifact.suffix == ".pt2":
-        from audiosep_kit.runtime.backends.aoti import load_package_metadata as read
-    else:
-        from audiosep_kit.export.metadata import read_onnx_metadata as read
-    click.echo(json.dumps(read(artifact), indent=2, sort_keys=True))
+    click.echo(json.dumps(read_metadata(artifact), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.export`

@@ -7,19 +7,21 @@ from pathlib import Path
 
 import click
 
-from audiosep_kit.cli.common import AUDIO_EXTENSIONS, checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.audio import DEFAULT_MAX_SECONDS, audio_files
+from audiosep_kit.cli._options import checkpoint_option, encoder_options, report_errors, require_checkpoint
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.runtime.audio import DEFAULT_MAX_SECONDS
+from audiosep_kit.features import extract_to_store
+from audiosep_kit.runtime import FeatureExtractor, backend_names
 
-__all__ = ["main", "collect_inputs"]
+__all__ = ["main"]
 
 
-def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
+def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> list[Path]:
     """Files as given, folders walked recursively (sorted, audio extensions only), plus a list file."""
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found.extend(sorted(p.resolve() for p in item.rglob("*") if p.is_file() and p.suffix.lower() in extensions))
+            found.extend(sorted(p.resolve() for p in audio_files(item)))
         else:
             found.append(item.resolve())
     if file_list is not None:
@@ -35,7 +37,8 @@ def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None, extensions:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
 @click.option("--file-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file, one path a line.")
 @checkpoint_option
-@click.option("--backend", default="eager", show_default=True, help="eager, compile, onnx or aoti.")
+@click.option("--backend", type=click.Choice(backend_names()), default="eager", show_default=True,
+              help="Extraction backend (fast = fused CPU, bf16 by default).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Exported artifact for the onnx / aoti backends.")
@@ -54,9 +57,6 @@ def main(inputs, out_dir, file_list, checkpoint, trust_checkpoint, backend, devi
     Killed at any moment, the same command resumes: finished files are kept, never recomputed.
     Files that fail are listed with their error in the store's index, never dropped.
     """
-    from audiosep_kit.runtime.extractor import FeatureExtractor
-    from audiosep_kit.runtime.store import extract_to_store
-
     paths = collect_inputs(inputs, file_list)
     options = {"model_path": model_path} if model_path else {}
     extractor = FeatureExtractor.from_checkpoint(

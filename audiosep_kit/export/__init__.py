@@ -1,8 +1,49 @@
-"""Export layer: ONNX and AOTInductor artifacts that carry their identity and are verified against eager."""
+"""The export layer: ONNX and AOTInductor artifacts that carry their identity, verified before they are kept.
 
-from audiosep_kit.export.aoti_export import export_aoti
-from audiosep_kit.export.onnx_export import export_onnx
-from audiosep_kit.export.parity import TOLERANCES, run_parity
-from audiosep_kit.export.verify import VerificationError
+Every export goes through one pipeline (temporary file -> build -> verify against eager over a sweep of
+lengths and batch sizes -> publish by rename, or keep as ``.failed`` and raise VerificationError).
+Runtime backends load what this layer builds; :func:`cached_artifact` finds or builds one by identity.
+"""
 
-__all__ = ["export_onnx", "export_aoti", "run_parity", "TOLERANCES", "VerificationError"]
+from audiosep_kit.export._aoti import check_package_runtime, export_aoti, load_package, read_package_metadata
+from audiosep_kit.export._artifacts import ARTIFACT_KINDS, CachedArtifact, artifact_cache_path, cached_artifact
+from audiosep_kit.export._artifacts import read_metadata
+from audiosep_kit.export._metadata import IDENTITY_KEYS, build_metadata, check_metadata, read_onnx_metadata
+from audiosep_kit.export._onnx import (
+    DEFAULT_OPSET,
+    GRAPH_OPTIMIZATIONS,
+    ONNX_PRECISIONS,
+    export_onnx,
+    import_onnxruntime,
+    optimization_level,
+    save_optimized_model,
+    session_options,
+)
+from audiosep_kit.export._pipeline import SWEEPS, ExportResult, sweep_input
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "CachedArtifact",
+    "DEFAULT_OPSET",
+    "ExportResult",
+    "GRAPH_OPTIMIZATIONS",
+    "IDENTITY_KEYS",
+    "ONNX_PRECISIONS",
+    "SWEEPS",
+    "artifact_cache_path",
+    "build_metadata",
+    "cached_artifact",
+    "check_metadata",
+    "check_package_runtime",
+    "export_aoti",
+    "export_onnx",
+    "import_onnxruntime",
+    "load_package",
+    "optimization_level",
+    "read_metadata",
+    "read_onnx_metadata",
+    "read_package_metadata",
+    "save_optimized_model",
+    "session_options",
+    "sweep_input",
+]

@@ -1,1 +1,33 @@
-"""runtime layer."""
+"""The runtime layer: the backends that run the encoder, and the FeatureExtractor that feeds them.
+
+Data flows audio -> runtime -> features: :class:`FeatureExtractor` takes waveforms or files (through
+``audiosep_kit.audio``), groups them into equal-length batches and runs one backend from the registry
+(``audiosep_kit.runtime.backends``). Backends only load artifacts; the export layer builds them.
+"""
+
+from audiosep_kit.runtime._extractor import SHORT_CLIP_SAMPLES, FeatureExtractor, min_samples, read_condition
+from audiosep_kit.runtime._extractor import run_grouped
+from audiosep_kit.runtime.backends import (
+    BACKENDS,
+    Backend,
+    backend_names,
+    backend_variants,
+    default_precision,
+    make_backend,
+    register_backend,
+)
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "FeatureExtractor",
+    "SHORT_CLIP_SAMPLES",
+    "backend_names",
+    "backend_variants",
+    "default_precision",
+    "make_backend",
+    "min_samples",
+    "read_condition",
+    "register_backend",
+    "run_grouped",
+]

@@ -21,15 +21,15 @@ def test_table_and_json_rows(tmp_path):
         sf.write(clips / f"c{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(4000)).astype(np.float32), 16_000)
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(main, [
-        "--backends", "fast:bf16", "--batch-sizes", "2", "--durations", "0.1", "--repeats", "1", "--quality-clips",
+        "--backends", "fast:fp32", "--batch-sizes", "2", "--durations", "0.1", "--repeats", "1", "--quality-clips",
         "2", "--peak-size", "128", "--clips", str(clips), "--end-to-end", str(clips), "--e2e-batch-size", "2",
-        "--json", str(out)])
+        "--e2e-backend", "fast:fp32", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "RANDOM" in result.output and "x eager" in result.output and "real clips" in result.output
-    assert "machine peak bf16" in result.output and "end-to-end (fast:bf16, 2 files" in result.output
+    assert "machine peak bf16" in result.output and "end-to-end (fast:fp32, 2 files" in result.output
     rows = json.loads(out.read_text())
     latency = [r for r in rows if r["kind"] == "latency"]
-    assert [(r["label"], r["batch"]) for r in latency] == [("eager:fp32", 2), ("fast:bf16", 2)]
+    assert [(r["label"], r["batch"]) for r in latency] == [("eager:fp32", 2), ("fast:fp32", 2)]
     assert all(REQUIRED <= set(r) and r["format_version"] == 1 for r in latency)
     assert latency[1]["cosine_vs_fp32"] > 0.999 and latency[1]["percent_of_peak"] > 0
     assert rows[-1]["kind"] == "end_to_end" and rows[-1]["files"] == 2
@@ -38,6 +38,6 @@ def test_table_and_json_rows(tmp_path):
 
 def test_bad_options_say_what_was_expected(tmp_path):
     result = CliRunner().invoke(main, ["--batch-sizes", "1,x", "--no-peak"])
-    assert result.exit_code == 2 and "--batch-sizes takes comma-separated int values" in result.output
+    assert result.exit_code == 2 and "Invalid value for '--batch-sizes': expected comma-separated int values" in result.output
     result = CliRunner().invoke(main, ["--backends", "eager:bf16", "--durations", "0.1", "--no-peak"])
-    assert result.exit_code == 2 and "runs fp32 only" in result.output
+    assert result.exit_code == 2 and "backend 'eager' offers ['fp32']" in result.output

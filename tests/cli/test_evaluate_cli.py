@@ -17,7 +17,7 @@ from audiosep_kit.cli.evaluate import main
 
 def _esc50_root(root: Path) -> Path:
     """Synthetic ``esc50/meta/esc50.csv`` (official columns, 50 targets x 5 folds, no audio)."""
-    from audiosep_kit.evaluate.tasks.esc50 import ESC50_LABELS
+    from audiosep_kit.evaluate.tasks._esc50 import ESC50_LABELS
 
     meta = root / "esc50" / "meta"
     meta.mkdir(parents=True)
@@ -74,11 +74,11 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
 
 
 def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
-    result = _invoke(["--features", features, "--task", "esc50", "--heads", "logreg", "--protocol", "seed",
+    result = _invoke(["--features", features, "--task", "esc50", "--heads", "logreg", "--protocol", "seed-project",
                       "--out", tmp_path / "out"], env={"AUDIOSEP_DATA_ROOT": str(data_root)})
     assert result.exit_code == 0, result.output
     assert "LEAKY" in result.output
-    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed_leaky"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed-project"
 
 
 def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
@@ -93,7 +93,7 @@ def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
     [
         (["--heads", "logreg"], "--task is required"),
         (["--task", "esc50", "--heads", "svm", "--features", "{features}"], "unknown head 'svm'"),
-        (["--task", "esc50", "--seeds", "a,b"], "comma-separated list of integer seeds"),
+        (["--task", "esc50", "--seeds", "a,b"], "expected comma-separated int values"),
         (["--task", "esc50", "--protocol", "leaky"], "'leaky' is not one of"),
         (["--task", "esc50", "--device", "tpu"], "'tpu' is not one of"),
         (["--task", "nope", "--features", "{features}"], "`task` must be one of"),
@@ -106,7 +106,8 @@ def test_bad_options_exit_2_with_the_reason(args, message, features, data_root):
 
 
 def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, tmp_path):
-    from audiosep_kit.evaluate import runner
+    from audiosep_kit.cli import evaluate as cli_evaluate
+    from audiosep_kit.evaluate import Evaluation
 
     seen = {}
 
@@ -114,9 +115,9 @@ def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, t
         seen.update(task=task, extraction=extraction, config=config, **kw)
         report = {"leaky": False, "task": {"name": task, "scores": ["accuracy"]}, "protocol": {"name": "split"},
                   "seeds": list(config.seeds), "heads": {}}
-        return runner.Evaluation(report, [], {})
+        return Evaluation(report, [], {})
 
-    monkeypatch.setattr(runner, "evaluate_extracted", fake_evaluate_extracted)
+    monkeypatch.setattr(cli_evaluate, "evaluate_extracted", fake_evaluate_extracted)
     env = {"AUDIOSEP_CHECKPOINT": "random:0", "AUDIOSEP_DATA_ROOT": str(tmp_path / "data")}
     result = _invoke(["--backend", "onnx", "--task", "speechcommands-v2"], env=env)
     assert result.exit_code == 0, result.output

@@ -88,8 +88,8 @@ def test_parity_refuses_unknown_backends(clips):
 
 
 def test_failed_verification_exits_1_and_keeps_nothing_as_good(tmp_path, monkeypatch):
-    import audiosep_kit.export.onnx_export as onnx_export
-    from audiosep_kit.export.parity import Tolerance
+    import audiosep_kit.export._onnx as onnx_export
+    from audiosep_kit.numerics import Tolerance
 
     monkeypatch.setattr(onnx_export, "tolerance_for", lambda precision: Tolerance(min_cosine=1.5))
     monkeypatch.setattr(onnx_export, "sweep_lengths", lambda sweep: (1025,))
@@ -112,6 +112,29 @@ def test_query_without_condition_is_a_usage_error(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_parity_without_clips_is_refused():
-    result = _invoke("parity", "--checkpoint", "random:0")
-    assert result.exit_code == 2 and "no clips" in result.output
+def test_parity_without_clips_uses_synthetic_clips():
+    """No clips, no --golden: deterministic synthetic clips, every one within the backend's tolerance."""
+    result = _invoke("parity", "--checkpoint", "random:0", "--backends", "fast:fp32", "--layer", "block2")
+    assert result.exit_code == 0, result.output
+    assert "4 synthetic chirp-plus-noise clips" in result.output and "fp32" in result.output
+    assert "pass" in result.output and "FAIL" not in result.output
+
+
+def test_parity_of_an_empty_folder_is_refused(tmp_path):
+    result = _invoke("parity", "--checkpoint", "random:0", str(tmp_path))
+    assert result.exit_code == 2 and "no audio files in" in result.output
+
+
+@pytest.mark.slow
+def test_parity_with_default_backends_passes_here(tmp_path, monkeypatch):
+    """The acceptance run: every registered backend at its default precision, artifacts exported into a
+    temporary cache. A backend this machine cannot run (fast bf16 without AVX512-BF16) is listed as skipped
+    with its reason, which does not fail a default run; every backend that ran must pass."""
+    monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    result = _invoke("parity", "--checkpoint", "random:0", "--json", str(tmp_path / "parity.json"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert {b["backend"] for b in report["backends"]} == {"compile", "onnx", "aoti", "fast"}
+    assert all(b["passed"] or b["skipped"] for b in report["backends"]), report["backends"]
+    assert sum(b["passed"] is True for b in report["backends"]) >= 3

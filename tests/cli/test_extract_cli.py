@@ -15,7 +15,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from audiosep_kit.cli.extract import main
-from audiosep_kit.runtime.store import FeatureStore
+from audiosep_kit.features._store import FeatureStore
 
 
 def _write_clips(folder, count, seconds=1.0, rate=16000):

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from audiosep_kit.evaluate.protocols import EvalOptions
-from audiosep_kit.evaluate.task import Example, Task
+from audiosep_kit.evaluate._protocols import EvalOptions
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Fast training options for synthetic data.
 FAST = EvalOptions(max_epochs=30, patience=10, batch_size=16)
@@ -80,7 +80,7 @@ def relabel(examples: list[Example], rows: np.ndarray, labels: np.ndarray) -> li
 
 def write_esc50_root(root: Path, n_per_fold_class: int = 1, targets: range = range(50)) -> Path:
     """A data root holding ``esc50/meta/esc50.csv`` in the official columns (no audio: metadata only)."""
-    from audiosep_kit.evaluate.tasks.esc50 import ESC50_LABELS
+    from audiosep_kit.evaluate.tasks._esc50 import ESC50_LABELS
 
     meta = root / "esc50" / "meta"
     meta.mkdir(parents=True)

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate.demo_data import DEMO_WORDS, demo_task, make_demo_dataset
+from audiosep_kit.evaluate._demo_data import DEMO_WORDS, demo_task, make_demo_dataset
 from audiosep_kit.evaluate.tasks import TASKS, load_examples
-from audiosep_kit.evaluate.tasks.speechcommands import SILENCE, TWELVE_LABELS
+from audiosep_kit.evaluate.tasks._speechcommands import SILENCE, TWELVE_LABELS
 
 
 def _peak_hz(path: Path) -> float:

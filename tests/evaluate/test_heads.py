@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
-from audiosep_kit.evaluate.heads import HEADS, LinearHead, LogRegHead, MLP3Head, get_head_spec, make_head
+from audiosep_kit.evaluate._heads import HEADS, LinearHead, LogRegHead, MLP3Head, get_head_spec, make_head
 
 FAST = {"max_epochs": 15, "patience": None, "batch_size": 32, "lr": 1e-2}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate.metrics import (
+from audiosep_kit.evaluate._metrics import (
     SCORES,
     accuracy,
     balanced_accuracy,

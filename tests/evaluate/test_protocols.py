@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate.heads import HEADS, HeadSpec, LinearHead
-from audiosep_kit.evaluate.protocols import (
+from audiosep_kit.evaluate._heads import HEADS, HeadSpec, LinearHead
+from audiosep_kit.evaluate._protocols import (
     PROTOCOLS,
     EvalOptions,
     carve_validation,
     evaluate,
     fold_partitions,
     resolve_protocol,
-    seed_partitions,
+    seed_project_partitions,
     split_partitions,
 )
 
@@ -89,19 +89,19 @@ def test_split_needs_train_and_test(toy, split_task, fast_options):
 def test_seed_partition_is_a_stratified_80_20_whose_validation_is_the_test_set(toy, fold_task, fast_options):
     _, y = toy.blobs(n_per_class=20)
     examples = toy.fold_examples(y)
-    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
+    (part,) = seed_project_partitions(examples, fold_task, 0, fast_options)
     np.testing.assert_array_equal(part.val, part.test)
     assert len(part.test) == 12 and np.bincount(y[part.test]).tolist() == [4, 4, 4]
     assert "LEAKY" in part.val_source
-    (other,) = seed_partitions(examples, fold_task, 1, fast_options)
+    (other,) = seed_project_partitions(examples, fold_task, 1, fast_options)
     assert not np.array_equal(part.test, other.test)
 
 
 def test_protocol_registry_and_official_resolution(fold_task, split_task):
     assert resolve_protocol("official", fold_task) is PROTOCOLS["folds"]
     assert resolve_protocol("official", split_task) is PROTOCOLS["split"]
-    seed = resolve_protocol("seed", fold_task)
-    assert seed.leaky and "leaky" in seed.name and not PROTOCOLS["folds"].leaky
+    seed = resolve_protocol("seed-project", fold_task)
+    assert seed.leaky and seed.name == "seed-project" and not PROTOCOLS["folds"].leaky
     with pytest.raises(ConfigError, match="unknown protocol 'random'"):
         resolve_protocol("random", fold_task)
 
@@ -146,7 +146,7 @@ def test_a_partition_whose_training_rows_hold_one_class_is_refused_by_name(toy, 
 
 def test_seed_protocol_uses_100_epochs_default_params_and_says_leaky(toy, fold_task, fast_options):
     X, y = toy.blobs(n_per_class=10)
-    (result,) = evaluate(X, toy.fold_examples(y), fold_task, heads=["linear"], seeds=[0], protocol="seed",
+    (result,) = evaluate(X, toy.fold_examples(y), fold_task, heads=["linear"], seeds=[0], protocol="seed-project",
                          options=fast_options)
     assert result.leaky and result.selection.params == {} and result.n_val == result.n_test
     assert result.val_source == "the test set itself (LEAKY)"
@@ -199,9 +199,9 @@ def test_no_test_fold_reaches_model_selection_in_the_folds_protocol(toy, fold_ta
 def test_the_seed_protocol_choice_does_change_when_test_changes(toy, fold_task, fast_options):
     X, y = toy.blobs(n_per_class=30, shift=1.0, dim=4)
     examples = toy.fold_examples(y)
-    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
+    (part,) = seed_project_partitions(examples, fold_task, 0, fast_options)
     clean_X, planted_X, planted_examples = _plant_test_signal(toy, X, y, examples, part.test)
-    kw = {"heads": ["linear"], "seeds": [0], "protocol": "seed", "options": fast_options}
+    kw = {"heads": ["linear"], "seeds": [0], "protocol": "seed-project", "options": fast_options}
     clean = evaluate(clean_X, examples, fold_task, **kw)
     planted = evaluate(planted_X, planted_examples, fold_task, **kw)
     assert _selections(clean) != _selections(planted)
@@ -244,8 +244,8 @@ def test_spy_head_sees_test_rows_as_validation_in_the_seed_protocol(toy, fold_ta
     _, y = toy.blobs(n_per_class=10)
     examples = toy.fold_examples(y)
     X = np.column_stack([np.arange(len(y)), np.random.default_rng(0).normal(size=(len(y), 3))]).astype(np.float32)
-    (part,) = seed_partitions(examples, fold_task, 0, fast_options)
-    evaluate(X, examples, fold_task, heads=["spy"], seeds=[0], protocol="seed", options=fast_options)
+    (part,) = seed_project_partitions(examples, fold_task, 0, fast_options)
+    evaluate(X, examples, fold_task, heads=["spy"], seeds=[0], protocol="seed-project", options=fast_options)
     assert spy["val"] == set(part.test.tolist())  # the leak, made visible
     assert not spy["fit"] & set(part.test.tolist())
 

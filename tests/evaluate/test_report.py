@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from audiosep_kit.errors import ArtifactMismatchError
-from audiosep_kit.evaluate.protocols import PROTOCOLS, EvalOptions, RunResult, Selection
-from audiosep_kit.evaluate.report import (
+from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, Selection
+from audiosep_kit.evaluate._report import (
     REPORT_FORMAT_VERSION,
     build_report,
     format_table,
@@ -53,7 +53,7 @@ def test_summarize_mean_and_sample_std_over_partitions_and_seeds(results):
 
 
 def _report(results, protocol="folds", task=None, options=EvalOptions()):
-    from audiosep_kit.evaluate.task import Task
+    from audiosep_kit.evaluate.tasks._task import Task
 
     task = task or Task(name="toy", label_names=("a", "b", "c"), protocol="folds", splits=("1", "2", "3"))
     return build_report(results, task=task, protocol=PROTOCOLS[protocol], seeds=[0, 1], options=options,
@@ -91,17 +91,17 @@ def test_run_folder_has_csv_markdown_and_pngs(results, tmp_path):
 
 def test_leaky_reports_say_so_everywhere(tmp_path):
     results = [_result("mlp3", "random 80/20 (seed 0)", 0, 0.8, leaky=True)]
-    report = _report(results, protocol="seed")
+    report = _report(results, protocol="seed-project")
     paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"))
     data = json.loads(paths["json"].read_text())
-    assert data["leaky"] is True and data["protocol"]["name"] == "seed_leaky"
+    assert data["leaky"] is True and data["protocol"]["name"] == "seed-project"
     assert "LEAKY" in paths["markdown"].read_text()
     assert format_table(report).startswith("!! LEAKY PROTOCOL")
     assert pd.read_csv(paths["csv"])["leaky"].all()
 
 
 def test_nan_scores_become_null_in_json(tmp_path):
-    from audiosep_kit.evaluate.task import Task
+    from audiosep_kit.evaluate.tasks._task import Task
 
     task = Task(name="lungs", label_names=("normal", "crackle", "wheeze"), protocol="split",
                 splits=("train", "test"), scores=("se", "accuracy"))
@@ -142,4 +142,4 @@ def test_plotting_leaves_the_global_matplotlib_backend_alone(results, tmp_path):
 
 def test_refit_is_recorded_and_never_claimed_for_leaky_protocols(results):
     assert _report(results, options=EvalOptions(refit=True))["protocol"]["refit"] is True
-    assert _report(results, protocol="seed", options=EvalOptions(refit=True))["protocol"]["refit"] is False
+    assert _report(results, protocol="seed-project", options=EvalOptions(refit=True))["protocol"]["refit"] is False

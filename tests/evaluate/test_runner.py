@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from audiosep_kit.errors import ArtifactMismatchError, ConfigError, StoreError
-from audiosep_kit.evaluate.protocols import EvalOptions
-from audiosep_kit.evaluate.runner import (
+from audiosep_kit.evaluate._protocols import EvalOptions
+from audiosep_kit.evaluate._runner import (
     ExtractionConfig,
     RunConfig,
     evaluate_extracted,
@@ -93,7 +93,8 @@ class _Extractor:
 
 
 class _FakeExtraction:
-    """An injected ``extract``: class-dependent features from each source's label, counted calls."""
+    """An injected ``extract``: class-dependent features from each source's label (ESC-50 file names end
+    in ``-<target>``), counted calls."""
 
     def __init__(self, fail_row: int | None = None):
         self.calls = 0
@@ -105,7 +106,8 @@ class _FakeExtraction:
         status = ["error" if i == self.fail_row else "ok" for i in range(len(sources))]
         index = pd.DataFrame({"path": [str(s.path) for s in sources], "status": status,
                               "error": ["decode failed" if s == "error" else "" for s in status]})
-        store = SimpleNamespace(features=_class_features([s.label for s in sources], dim=50), index=index,
+        labels = [int(s.path.stem.rsplit("-", 1)[1]) for s in sources]
+        store = SimpleNamespace(features=_class_features(labels, dim=50), index=index,
                                 manifest={})
         self.stores[out_dir] = store
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,7 @@ def test_real_esc50_official_folds_and_seed_protocol(esc50_seed_features, shared
     """The acceptance run in small: logreg on the real seed features, official folds vs the leaky protocol."""
     official = evaluate_precomputed(esc50_seed_features, "esc50", RunConfig(heads=("logreg",)),
                                     data_root=shared_data_dir, out_dir=tmp_path / "official")
-    leaky = evaluate_precomputed(esc50_seed_features, "esc50", RunConfig(heads=("logreg",), protocol="seed"),
+    leaky = evaluate_precomputed(esc50_seed_features, "esc50", RunConfig(heads=("logreg",), protocol="seed-project"),
                                  data_root=shared_data_dir, out_dir=tmp_path / "seed")
     acc = official.report["heads"]["logreg"]["accuracy_mean"]
     assert official.report["heads"]["logreg"]["n_runs"] == 5 and 0.4 < acc < 0.7
@@ -160,7 +162,7 @@ def test_real_esc50_official_folds_and_seed_protocol(esc50_seed_features, shared
 @pytest.mark.slow
 def test_real_extraction_end_to_end_on_the_demo_set(tmp_path):
     """Runtime extractor (random weights) → store → cache → split protocol → report; a rerun hits the cache."""
-    from audiosep_kit.evaluate.demo_data import make_demo_dataset
+    from audiosep_kit.evaluate._demo_data import make_demo_dataset
 
     root = make_demo_dataset(tmp_path / "demo")
     kw = dict(data_root=root, cache_dir=tmp_path / "cache")

@@ -1,4 +1,4 @@
-"""Fixtures for the export tests: labelled random weights (no ../shared needed) and Inductor's cache."""
+"""Fixtures for the export tests: Inductor's cache under tmp (labelled random weights: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def random_weights():
-    """``random:0`` encoder weights (deterministic; flagged random in every artifact)."""
-    from audiosep_kit.model.checkpoint import load_weights
-
-    return load_weights("random:0")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from audiosep_kit.errors import ArtifactMismatchError
-from audiosep_kit.export.metadata import (
+from audiosep_kit.export._metadata import (
     IDENTITY_KEYS,
     build_metadata,
     check_metadata,
@@ -16,7 +16,7 @@ from audiosep_kit.export.metadata import (
     read_onnx_metadata,
     write_onnx_metadata,
 )
-from audiosep_kit.model.config import EncoderConfig
+from audiosep_kit.model._config import EncoderConfig
 
 SHA = "ab" * 32
 OTHER_SHA = "cd" * 32

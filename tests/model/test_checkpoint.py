@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from audiosep_kit.errors import CheckpointError
-from audiosep_kit.model.checkpoint import (
+from audiosep_kit.model._checkpoint import (
     CHECKPOINT_ENV,
     build_encoder,
     load_weights,
@@ -21,8 +21,8 @@ from audiosep_kit.model.checkpoint import (
     select_encoder_state,
     weights_sha256,
 )
-from audiosep_kit.model.encoder import AudioSepEncoder
-from audiosep_kit.model.stft_kernels import dft_kernels
+from audiosep_kit.model._encoder import AudioSepEncoder
+from audiosep_kit.model._stft_kernels import dft_kernels
 
 #: weights_sha256 of the golden checkpoint's encoder subset. A change here means every feature store,
 #: export and report made so far names its weights differently: change the scheme deliberately only.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audiosep_kit.errors import AudioSepKitError, ConfigError
-from audiosep_kit.model.config import (
+from audiosep_kit.model._config import (
     FILM_MODES,
     LAYERS,
     MIN_SAMPLES,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiosep_kit.model.checkpoint import build_encoder, load_weights
-from audiosep_kit.model.config import EncoderConfig
-from audiosep_kit.model.encoder import pool_features
+from audiosep_kit.model._checkpoint import build_encoder, load_weights
+from audiosep_kit.model._config import EncoderConfig
+from audiosep_kit.model._encoder import pool_features
 
 INPUTS = ("a", "b", "c", "d", "e")
 #: our film mode -> the golden key's mode

@@ -13,17 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from audiosep_kit.model.checkpoint import build_encoder, load_weights
-from audiosep_kit.model.config import LAYER_CHANNELS, EncoderConfig
-from audiosep_kit.model.encoder import BLOCKS, AudioSepEncoder, pool_features
-from audiosep_kit.model.stft_kernels import dft_kernels
+from audiosep_kit.model._checkpoint import build_encoder, load_weights
+from audiosep_kit.model._config import LAYER_CHANNELS, EncoderConfig
+from audiosep_kit.model._encoder import BLOCKS, AudioSepEncoder, pool_features
+from audiosep_kit.model._stft_kernels import dft_kernels
 
 L_SHORT = 4000  # T = 13 frames, padded to 32
-
-
-@pytest.fixture(scope="module")
-def random_weights():
-    return load_weights("random:0")
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import soxr
 import torch
 
 from audiosep_kit.errors import AudioDecodeError, BackendUnavailableError, ConfigError
-from audiosep_kit.model.config import SAMPLE_RATE
+from audiosep_kit.model._config import SAMPLE_RATE
 from audiosep_kit.runtime.backends import backend_names
-from audiosep_kit.runtime.extractor import FeatureExtractor
+from audiosep_kit.runtime._extractor import FeatureExtractor
 
 #: Clip lengths at 32 kHz, repeated so that batches of 3 and 8 really hold several clips. "short" clips
 #: are those for which torch would pick another conv kernel for a lone clip than for a batch: the

@@ -1,34 +1,31 @@
-"""Evaluation tasks: their metadata (``TASKS``) and readers that turn a dataset folder into Examples.
+"""Evaluation tasks: what each task is (``Task``), its examples (``Example``), and the one registry.
 
     from audiosep_kit.evaluate.tasks import TASKS, get_task, load_examples
     examples = load_examples("esc50", "/data")          # or $AUDIOSEP_DATA_ROOT, or task_root=...
 
-One module per dataset family (esc50, urbansound8k, icbhi, nsynth, librispeech, speechcommands) holds
-its Task objects, its layout and protocol notes, and its reader; ``registry`` ties them together.
+One private module per dataset family (ESC-50, UrbanSound8K, ICBHI, NSynth, LibriSpeech, Speech
+Commands) holds its Task objects, its layout and protocol notes, and its reader; ``TASKS`` lists them.
 """
 
 from __future__ import annotations
 
-from audiosep_kit.evaluate.tasks._common import DATA_ROOT_ENV
-from audiosep_kit.evaluate.tasks.librispeech import split_manifest
-from audiosep_kit.evaluate.tasks.registry import (
-    DATA_DEFINED_LABELS,
-    READERS,
-    TASKS,
-    get_task,
-    load_examples,
-    load_metadata,
-    resolve_task,
-)
+from audiosep_kit.evaluate.tasks._common import DATA_ROOT_ENV, DataLocation
+from audiosep_kit.evaluate.tasks._librispeech import split_manifest
+from audiosep_kit.evaluate.tasks._registry import TASKS, Reader, get_task, load_examples, load_metadata
+from audiosep_kit.evaluate.tasks._registry import resolve_task
+from audiosep_kit.evaluate.tasks._task import PROTOCOL_KINDS, Example, Task
 
 __all__ = [
-    "TASKS",
-    "READERS",
-    "DATA_DEFINED_LABELS",
     "DATA_ROOT_ENV",
+    "DataLocation",
+    "Example",
+    "PROTOCOL_KINDS",
+    "Reader",
+    "TASKS",
+    "Task",
     "get_task",
-    "resolve_task",
     "load_examples",
     "load_metadata",
+    "resolve_task",
     "split_manifest",
 ]

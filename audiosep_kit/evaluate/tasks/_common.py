@@ -15,18 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiosep_kit.errors import DatasetError
-from audiosep_kit.evaluate.task import Example, Task
-
-__all__ = [
-    "DATA_ROOT_ENV",
-    "INCOMPLETE_FIX",
-    "DIR_ALIASES",
-    "DataLocation",
-    "locate",
-    "keep_present",
-    "read_csv_rows",
-    "shown",
-]
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Environment variable read when no data root is passed (the CLI's ``--data-root`` sets data_root).
 DATA_ROOT_ENV = "AUDIOSEP_DATA_ROOT"

@@ -10,7 +10,7 @@ import pytest
 
 from audiosep_kit.errors import DatasetError
 from audiosep_kit.evaluate.tasks import TASKS, load_examples, load_metadata
-from audiosep_kit.evaluate.tasks.esc50 import ESC10_TARGETS, ESC50_LABELS
+from audiosep_kit.evaluate.tasks._esc50 import ESC10_TARGETS, ESC50_LABELS
 
 
 def _csv_rows(shared_data: Path) -> list[dict[str, str]]:

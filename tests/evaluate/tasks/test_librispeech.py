@@ -12,7 +12,7 @@ import pytest
 
 from audiosep_kit.errors import DatasetError
 from audiosep_kit.evaluate.tasks import TASKS, load_examples, load_metadata, resolve_task, split_manifest
-from audiosep_kit.evaluate.tasks.librispeech import split_of_speaker
+from audiosep_kit.evaluate.tasks._librispeech import split_of_speaker
 
 #: split_manifest of the shared sample (3 speakers x 10 utterances); changes iff the split rule changes.
 SAMPLE_MANIFEST = "a9d090122c6d0ae9975c1e6851a771ef5df799f26b44debb8975a5c37b16a18d"

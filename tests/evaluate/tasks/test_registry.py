@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 
 from audiosep_kit.errors import ConfigError, DatasetError
-from audiosep_kit.evaluate.task import Task
+from audiosep_kit.evaluate.tasks._task import Task
 from audiosep_kit.evaluate.tasks import (
-    DATA_DEFINED_LABELS,
     DATA_ROOT_ENV,
-    READERS,
     TASKS,
     get_task,
     load_examples,
@@ -28,9 +26,8 @@ EXPECTED_TASKS = {
 def test_registry_lists_every_task_under_its_own_name() -> None:
     """Each registered Task is keyed by its own name, and every task has a dataset reader."""
     assert set(TASKS) == EXPECTED_TASKS
-    assert set(READERS) == set(TASKS)
     for name, task in TASKS.items():
-        assert isinstance(task, Task) and task.name == name
+        assert isinstance(task, Task) and task.name == name and task.reader is not None
         assert task.data_dir, f"{name} has no data_dir"
 
 
@@ -46,7 +43,7 @@ def test_fold_and_split_tasks_declare_their_protocol() -> None:
 
 def test_task_scores_are_registered_scores() -> None:
     """Every task names only scores the metrics registry knows; ICBHI's primary score is the challenge's."""
-    metrics = pytest.importorskip("audiosep_kit.evaluate.metrics")
+    metrics = pytest.importorskip("audiosep_kit.evaluate._metrics")
     for task in TASKS.values():
         assert set(task.scores) <= set(metrics.SCORES), task.name
     assert TASKS["icbhi"].scores[0] == TASKS["icbhi-2class"].scores[0] == "icbhi_score"
@@ -110,8 +107,9 @@ def test_nothing_to_evaluate_is_refused(tmp_path: Path) -> None:
 
 def test_resolve_task_is_identity_for_fixed_label_sets() -> None:
     """resolve_task reads no data for tasks whose label set is fixed."""
-    assert DATA_DEFINED_LABELS == {"librispeech-speaker"}
-    for name in set(TASKS) - DATA_DEFINED_LABELS:
+    data_defined = {name for name, task in TASKS.items() if task.labels_from_data is not None}
+    assert data_defined == {"librispeech-speaker"}
+    for name in set(TASKS) - data_defined:
         assert resolve_task(name, "/nonexistent") is TASKS[name]
 
 

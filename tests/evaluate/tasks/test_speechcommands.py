@@ -11,7 +11,7 @@ import soundfile as sf
 
 from audiosep_kit.errors import DatasetError
 from audiosep_kit.evaluate.tasks import TASKS, load_examples
-from audiosep_kit.evaluate.tasks.speechcommands import (
+from audiosep_kit.evaluate.tasks._speechcommands import (
     CORE_WORDS,
     SILENCE,
     TWELVE_LABELS,

@@ -36,7 +36,7 @@ def inductor_cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def golden_config(golden_condition) -> Callable:
     """``make(film, pooling, layer)`` -> EncoderConfig (query mode gets the golden condition)."""
-    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.model._config import EncoderConfig
 
     def make(film: str = "none", pooling: str = "mean", layer: str = "center") -> EncoderConfig:
         condition = golden_condition if film == "query" else None
@@ -48,7 +48,7 @@ def golden_config(golden_condition) -> Callable:
 @pytest.fixture(scope="session")
 def golden_onnx(golden_weights, golden_config, tmp_path_factory) -> Callable[..., Path]:
     """``get(film, pooling, layer, precision)`` -> path of a golden-weights .onnx (exported once)."""
-    from audiosep_kit.export.onnx_export import export_onnx
+    from audiosep_kit.export._onnx import export_onnx
 
     root = tmp_path_factory.mktemp("golden_onnx")
     made: dict[tuple, Path] = {}
@@ -67,7 +67,7 @@ def golden_onnx(golden_weights, golden_config, tmp_path_factory) -> Callable[...
 @pytest.fixture(scope="session")
 def golden_aoti(golden_weights, golden_config, tmp_path_factory, inductor_cache_dir) -> Callable[..., Path]:
     """``get(film, pooling, layer)`` -> path of a golden-weights .pt2 (compiled once, minutes)."""
-    from audiosep_kit.export.aoti_export import export_aoti
+    from audiosep_kit.export._aoti import export_aoti
 
     root = tmp_path_factory.mktemp("golden_aoti")
     made: dict[tuple, Path] = {}

@@ -24,17 +24,17 @@ def test_block1_package_matches_golden_any_length_and_batch(block1_package, gold
 
 
 def test_package_metadata_records_the_request(block1_package, golden_weights):
-    from audiosep_kit.runtime.backends.aoti import load_package_metadata
+    from audiosep_kit.export import read_package_metadata
 
-    meta = load_package_metadata(block1_package)
+    meta = read_package_metadata(block1_package)
     assert meta["weights_sha256"] == golden_weights.sha256
     assert (meta["film"], meta["layer"], meta["pooling"], meta["device"]) == ("none", "block1", "none", "cpu")
     assert meta["format_version"] == "1" and meta["weights_random"] == "false"
 
 
 def test_package_for_other_weights_is_refused(block1_package):
-    from audiosep_kit.model.checkpoint import load_weights
-    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.model._checkpoint import load_weights
+    from audiosep_kit.model._config import EncoderConfig
     from audiosep_kit.runtime.backends import make_backend
 
     config = EncoderConfig(layer="block1", pooling="none")

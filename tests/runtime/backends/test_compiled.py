@@ -36,7 +36,7 @@ def test_executed_reports_mode_and_bounded_recompiles(block1_compiled, golden_in
 
 
 def test_unknown_mode_is_refused():
-    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.model._config import EncoderConfig
     from audiosep_kit.runtime.backends import make_backend
 
     with pytest.raises(ConfigError, match=r"`mode` must be one of .*got 'fast'"):
@@ -44,7 +44,7 @@ def test_unknown_mode_is_refused():
 
 
 def test_bad_recompile_limit_is_refused():
-    from audiosep_kit.model.config import EncoderConfig
+    from audiosep_kit.model._config import EncoderConfig
     from audiosep_kit.runtime.backends import make_backend
 
     with pytest.raises(ConfigError, match=r"`recompile_limit` must be a positive integer; got 0"):
@@ -55,7 +55,7 @@ def test_graphs_past_the_limit_raise_instead_of_growing(monkeypatch):
     """The per-backend bound, checked with a stand-in callable that 'compiles' on every call."""
     import torch
 
-    import audiosep_kit.runtime.backends.compiled as compiled
+    import audiosep_kit.runtime.backends._compiled as compiled
     from audiosep_kit.errors import BackendUnavailableError
 
     graphs = iter(range(100))

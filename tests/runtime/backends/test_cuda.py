@@ -32,7 +32,7 @@ def test_cuda_backend_matches_golden(backend, golden_weights, golden_config, gol
 @pytest.mark.slow
 def test_cuda_aoti_package_matches_golden(golden_weights, golden_config, golden_inputs, golden_reference, golden_check,
                                           tmp_path, inductor_cache_dir):
-    from audiosep_kit.export.aoti_export import export_aoti
+    from audiosep_kit.export._aoti import export_aoti
     from audiosep_kit.runtime.backends import make_backend
 
     package = export_aoti(golden_weights, golden_config(), tmp_path / "cuda.pt2", device="cuda", sweep="quick").path

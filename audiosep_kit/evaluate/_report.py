@@ -1,0 +1,231 @@
+"""Evaluation reports: results.json (a stable, versioned contract), results.csv, summary.md, PNGs.
+
+``results.json`` always holds ``format_version``, the task, the protocol with its ``leaky`` flag, the
+seeds, the provenance of the features (weights SHA-256 and whether they were random, backend, what
+executed) and package versions, and under ``heads[<name>]`` at least ``accuracy_mean``,
+``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Means and standard
+deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
+for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audiosep_kit.errors import ArtifactMismatchError
+from audiosep_kit.evaluate._metrics import score_names
+from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
+from audiosep_kit.evaluate.tasks._task import Task
+from audiosep_kit._versions import package_versions
+
+REPORT_FORMAT_VERSION = 1
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+
+
+def summarize(results: Sequence[RunResult], scores: Sequence[str]) -> dict[str, dict]:
+    """Per head: ``<score>_mean`` and ``<score>_std`` over all its runs, plus ``n_runs``."""
+    out: dict[str, dict] = {}
+    for head in dict.fromkeys(r.head for r in results):
+        runs = [r for r in results if r.head == head]
+        row: dict = {"n_runs": len(runs)}
+        for name in scores:
+            values = np.array([r.scores[name] for r in runs], dtype=np.float64)
+            row[f"{name}_mean"] = float(np.mean(values))
+            row[f"{name}_std"] = _std(values)
+        out[head] = row
+    return out
+
+
+def _run_record(r: RunResult) -> dict:
+    sel = r.selection
+    return {
+        "partition": r.partition,
+        "seed": r.seed,
+        "params": sel.params,
+        "best_epoch": sel.best_epoch,
+        "val_score": sel.val_score,
+        "val_source": r.val_source,
+        "n_train": r.n_train,
+        "n_val": r.n_val,
+        "n_test": r.n_test,
+        "scores": r.scores,
+        "candidates": list(sel.candidates),
+    }
+
+
+def build_report(
+    results: Sequence[RunResult],
+    *,
+    task: Task,
+    protocol: Protocol,
+    seeds: Sequence[int],
+    options: EvalOptions,
+    provenance: dict,
+) -> dict:
+    """The results.json document. ``provenance`` describes the features (see runner.provenance_*)."""
+    names = score_names(task.scores)
+    summary = summarize(results, names)
+    heads = {h: {**row, "runs": [_run_record(r) for r in results if r.head == h]} for h, row in summary.items()}
+    return {
+        "format_version": REPORT_FORMAT_VERSION,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "task": {"name": task.name, "num_classes": task.num_classes, "kind": task.protocol, "scores": list(names)},
+        "protocol": {
+            "name": protocol.name,
+            "leaky": protocol.leaky,
+            "description": protocol.description,
+            "refit": bool(options.refit and not protocol.leaky),
+            "options": {**options.head_params(), **protocol.head_overrides, "val_fraction": options.val_fraction},
+        },
+        "leaky": protocol.leaky,
+        "seeds": list(seeds),
+        "provenance": provenance,
+        "versions": package_versions(),
+        "heads": heads,
+    }
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    return obj
+
+
+def _csv_frame(report: dict) -> pd.DataFrame:
+    rows = []
+    for head, block in report["heads"].items():
+        for run in block["runs"]:
+            rows.append({
+                "head": head, "protocol": report["protocol"]["name"], "leaky": report["leaky"],
+                "partition": run["partition"], "seed": run["seed"], "params": json.dumps(run["params"]),
+                "best_epoch": run["best_epoch"], "val_score": run["val_score"],
+                "n_train": run["n_train"], "n_val": run["n_val"], "n_test": run["n_test"], **run["scores"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _cell(block: dict, name: str) -> str:
+    mean, std = block.get(f"{name}_mean"), block.get(f"{name}_std")
+    if mean is None or (isinstance(mean, float) and not math.isfinite(mean)):
+        return "n/a"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def _banners(report: dict) -> list[str]:
+    """Warnings that must travel with the numbers: a leaky protocol, random weights."""
+    out = []
+    if report["leaky"]:
+        out.append("!! LEAKY PROTOCOL: model selection used the test set; not comparable to official numbers !!")
+    if ((report.get("provenance") or {}).get("weights") or {}).get("random_weights"):
+        out.append("!! RANDOM WEIGHTS: a smoke run, not a measurement of AudioSep features !!")
+    return out
+
+
+def format_table(report: dict) -> str:
+    """A plain-text table of mean ± std (in %) per head, with the protocol and any warning banners."""
+    names = report["task"]["scores"]
+    lines = _banners(report)
+    lines.append(f"task {report['task']['name']} | protocol {report['protocol']['name']} | seeds {report['seeds']}")
+    header = ["head", "runs", *names]
+    rows = [[h, str(b["n_runs"]), *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _markdown(report: dict, images: dict[str, str]) -> str:
+    prov, names = report["provenance"], report["task"]["scores"]
+    weights = prov.get("weights", {})
+    out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
+    out += [f"> **{line.strip('! ')}**" for line in _banners(report)]
+    out += [""] if _banners(report) else []
+    out += [
+        f"- protocol: {report['protocol']['description']} (refit: {report['protocol']['refit']})",
+        f"- seeds: {report['seeds']}; date: {report['date']}",
+        f"- features: {prov.get('source')}; backend {prov.get('backend')}; executed {prov.get('executed')}",
+        f"- weights sha256: {weights.get('sha256')} (random: {weights.get('random_weights')})",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in report['versions'].items())}",
+        "",
+        "| head | runs | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for head, block in report["heads"].items():
+        out.append(f"| {head} | {block['n_runs']} | " + " | ".join(_cell(block, n) for n in names) + " |")
+    out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
+    for head, image in images.items():
+        out += ["", f"![confusion matrix, {head}]({image})"]
+    return "\n".join(out) + "\n"
+
+
+def plot_confusion(matrix: np.ndarray, label_names: Sequence[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix as a PNG; tick labels only up to 60 classes (else unreadable)."""
+    # An Agg canvas on a bare Figure: no pyplot, so no global backend switch and no figure registry.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = matrix.sum(axis=1, keepdims=True)
+    norm = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
+    size = min(4 + 0.18 * len(label_names), 16)
+    fig = Figure(figsize=(size, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    if len(label_names) <= 60:
+        ticks = np.arange(len(label_names))
+        font = 8 if len(label_names) <= 20 else 5
+        ax.set_xticks(ticks, label_names, rotation=90, fontsize=font)
+        ax.set_yticks(ticks, label_names, fontsize=font)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_run_dir(
+    report: dict, results: Sequence[RunResult], out_dir: str | Path, label_names: Sequence[str]
+) -> dict[str, Path]:
+    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for head in report["heads"]:
+        matrix = sum(r.confusion for r in results if r.head == head)
+        name = f"confusion_{head}.png"
+        tag = " (LEAKY)" if report["leaky"] else ""
+        plot_confusion(matrix, label_names, out / name, f"{report['task']['name']} / {head}{tag}")
+        images[head] = name
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
+    paths["json"].write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    _csv_frame(report).to_csv(paths["csv"], index=False)
+    paths["markdown"].write_text(_markdown(report, images), encoding="utf-8")
+    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}}
+
+
+def read_results(path: str | Path) -> dict:
+    """Read a results.json, refusing a format_version this package does not know."""
+    data = json.loads(Path(path).read_text())
+    if data.get("format_version") != REPORT_FORMAT_VERSION:
+        raise ArtifactMismatchError(
+            f"{path}: results format_version {data.get('format_version')!r} is not supported "
+            f"(this audiosep-kit reads version {REPORT_FORMAT_VERSION})."
+        )
+    return data

@@ -1,0 +1,203 @@
+"""Task → features → protocol → report: the one place that wires an evaluation together.
+
+Two ways in. :func:`evaluate_extracted` reads a task's examples, extracts their features through the
+runtime into the content-keyed cache (a repeated run re-extracts nothing), and evaluates them.
+:func:`evaluate_precomputed` evaluates a saved ``{'features', 'labels'}`` file lined up with the
+task's metadata (refusing if the labels disagree). Both end in :func:`evaluate_features`, which
+runs the protocol and writes the run folder. The CLI (``audiosep-eval``) only parses options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiosep_kit._validation import check_choice
+from audiosep_kit.errors import ConfigError, StoreError
+from audiosep_kit.evaluate._heads import get_head_spec
+from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, load_precomputed
+from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, evaluate, resolve_protocol
+from audiosep_kit.evaluate._report import build_report, write_run_dir
+from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
+from audiosep_kit.features import CachedFeatures, cached_features, default_cache_dir
+from audiosep_kit.runtime import FeatureExtractor
+
+
+#: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
+PROTOCOL_CHOICES = ("official", *PROTOCOLS)
+_SHOW_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to evaluate: heads, seeds, protocol ('official' = the task's folds or split) and options."""
+
+    heads: tuple[str, ...] = ("linear", "mlp3", "logreg")
+    seeds: tuple[int, ...] = (0,)
+    protocol: str = "official"
+    options: EvalOptions = field(default_factory=EvalOptions)
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            raise ConfigError("give at least one head; got none.")
+        for head in self.heads:
+            get_head_spec(head)
+        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
+            raise ConfigError(f"`seeds` must be a non-empty tuple of integers; got {self.seeds!r}.")
+        check_choice("protocol", self.protocol, PROTOCOL_CHOICES)
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """How features are extracted (``FeatureExtractor.from_checkpoint`` arguments)."""
+
+    checkpoint: str
+    backend: str = "eager"
+    device: str = "cpu"
+    film: str = "none"
+    condition: str | None = None
+    layer: str = "center"
+    pooling: str = "mean"
+    pad_to_32: bool = True
+    trust_checkpoint: bool = False
+    model_path: str | None = None  # exported artifact for the onnx / aoti backends
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The report document, every run's result, and the files written (empty without ``out_dir``)."""
+
+    report: dict
+    results: list[RunResult]
+    paths: dict[str, Path]
+
+
+def evaluate_features(
+    X: np.ndarray,
+    examples: Sequence[Example],
+    task: Task,
+    config: RunConfig,
+    *,
+    provenance: dict,
+    out_dir: str | Path | None = None,
+    progress: Callable[[RunResult], None] | None = None,
+) -> Evaluation:
+    """Run ``config.protocol`` on features ``X`` (rows aligned with ``examples``) and report."""
+    protocol = resolve_protocol(config.protocol, task)
+    results = evaluate(
+        X, examples, task, heads=config.heads, seeds=config.seeds, protocol=config.protocol,
+        options=config.options, progress=progress,
+    )  # fmt: skip
+    report = build_report(
+        results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance
+    )
+    paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
+    return Evaluation(report, results, paths)
+
+
+def _precomputed_provenance(pre: PrecomputedFeatures) -> dict:
+    return {
+        "source": f"precomputed features {pre.path}",
+        "features_file": pre.describe(),
+        "weights": {"sha256": None, "source": "unknown (precomputed features)", "random_weights": None},
+        "backend": "precomputed",
+        "executed": None,
+        "precision": None,
+        "encoder": None,
+    }
+
+
+def evaluate_precomputed(
+    features_path: str | Path,
+    task_name: str,
+    config: RunConfig,
+    *,
+    data_root: str | Path | None = None,
+    task_root: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    progress: Callable[[RunResult], None] | None = None,
+) -> Evaluation:
+    """Evaluate a ``{'features', 'labels'}`` file whose rows follow the task's metadata order."""
+    task = resolve_task(task_name, data_root, task_root=task_root)
+    examples = load_metadata(task, data_root, task_root=task_root)
+    pre = load_precomputed(features_path)
+    X = align_to_examples(pre, examples, metadata=f"the {task.name} metadata")
+    return evaluate_features(
+        X, examples, task, config, provenance=_precomputed_provenance(pre), out_dir=out_dir, progress=progress
+    )
+
+
+def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
+    return {
+        "source": "extracted",
+        "weights": description.get("weights"),
+        "backend": description.get("backend"),
+        "executed": description.get("executed"),
+        "precision": description.get("precision"),
+        "encoder": description.get("encoder"),
+        "resampler": description.get("resampler"),
+        "extractor_versions": description.get("versions"),
+        "cache": {"key": cached.key, "path": str(cached.path), "extracted_now": cached.extracted},
+    }
+
+
+def _refuse_failures(cached: CachedFeatures) -> None:
+    """Evaluating without the clips that failed would silently change the test set: refuse."""
+    if cached.ok.all():
+        return
+    bad = cached.index[~cached.ok]
+    shown = "; ".join(f"{row.path}: {row.error}" for row in bad.head(_SHOW_FAILURES).itertuples())
+    raise StoreError(
+        f"{len(bad)} of {len(cached.index)} clips failed to extract ({shown}). Fix or remove those files "
+        f"(or pass --allow-missing for files that are absent); the store is at {cached.path}."
+    )
+
+
+def evaluate_extracted(
+    task_name: str,
+    extraction: ExtractionConfig,
+    config: RunConfig,
+    *,
+    data_root: str | Path | None = None,
+    task_root: str | Path | None = None,
+    allow_missing: bool = False,
+    cache_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    progress: Callable[[RunResult], None] | None = None,
+    make_extractor: Callable[[ExtractionConfig], Any] | None = None,
+    extract: Callable | None = None,
+    open_store: Callable | None = None,
+) -> Evaluation:
+    """Read the task, extract (or reuse cached) features, evaluate. Factories are injectable for tests."""
+    task = resolve_task(task_name, data_root, task_root=task_root)
+    examples = load_examples(task, data_root, task_root=task_root, allow_missing=allow_missing)
+    extractor = (make_extractor or _make_extractor)(extraction)
+    cache_root = cache_dir or default_cache_dir()
+    cached = cached_features(
+        extractor, [e.segment for e in examples], cache_root, extract=extract, open_store=open_store
+    )
+    _refuse_failures(cached)
+    provenance = _extractor_provenance(extractor.describe(), cached)
+    return evaluate_features(
+        cached.features, examples, task, config, provenance=provenance, out_dir=out_dir, progress=progress
+    )
+
+
+def _make_extractor(extraction: ExtractionConfig) -> Any:
+    backend_options = {"model_path": extraction.model_path} if extraction.model_path else {}
+    return FeatureExtractor.from_checkpoint(
+        extraction.checkpoint,
+        backend=extraction.backend,
+        device=extraction.device,
+        film=extraction.film,
+        condition=extraction.condition,
+        layer=extraction.layer,
+        pooling=extraction.pooling,
+        pad_to_32=extraction.pad_to_32,
+        trust_pickle=extraction.trust_checkpoint,
+        **backend_options,
+    )

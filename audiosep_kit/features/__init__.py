@@ -1,0 +1,24 @@
+"""The features layer: resumable, crash-safe feature stores, and the content-keyed cache of them.
+
+:func:`extract_to_store` runs a FeatureExtractor over many files into a store folder that a kill
+never corrupts and a rerun resumes; :func:`cached_features` keys such stores by the extractor's
+identity and the audio's, so a repeated evaluation never re-extracts.
+"""
+
+from audiosep_kit.features._cache import CACHE_FORMAT_VERSION, KEY_FIELDS, CachedFeatures, cache_key
+from audiosep_kit.features._cache import cached_features, default_cache_dir, extractor_identity, source_identity
+from audiosep_kit.features._store import FORMAT_VERSION, FeatureStore, extract_to_store
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "CachedFeatures",
+    "FORMAT_VERSION",
+    "FeatureStore",
+    "KEY_FIELDS",
+    "cache_key",
+    "cached_features",
+    "default_cache_dir",
+    "extract_to_store",
+    "extractor_identity",
+    "source_identity",
+]

@@ -1,0 +1,160 @@
+"""FeatureExtractor: one interface over every backend, fed through the one audio front door.
+
+Batching rule: clips are grouped by exact length and only equal-length clips share a batch, so a
+clip's features never depend on its batch-mates (no padding that would leak into the pooled mean).
+
+One more rule keeps that true to the last bit: a short clip never runs in a batch of one. PyTorch's
+CPU convolution sends a lone input with <= 20480 elements down its native kernel but any batch of >= 2
+to oneDNN, and the two round differently (~1e-7). A short clip left alone is therefore run twice in
+one batch of 2 and the first row kept, so it takes the same kernels whether or not it had batch-mates.
+Above SHORT_CLIP_SAMPLES every conv input is large enough that torch uses oneDNN for a batch of one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from audiosep_kit.errors import AudioDecodeError, ConfigError
+from audiosep_kit._versions import package_versions
+from audiosep_kit.audio import RESAMPLER, prepare_waveform, read_audio
+from audiosep_kit.model import HOP, LAYERS, MIN_SAMPLES, SAMPLE_RATE, EncoderConfig, LoadedWeights, load_weights
+from audiosep_kit.runtime.backends import Backend, make_backend
+
+
+#: 2 s at 32 kHz: beyond this the smallest conv input (conv_block7a, 6144 values per pooled frame)
+#: exceeds torch's 20480-element native-kernel cut-off, with or without pad_to_32.
+SHORT_CLIP_SAMPLES = 64_000
+
+
+def min_samples(config: EncoderConfig) -> int:
+    """Shortest clip the configured tap can take: 1025 with pad_to_32; without it, enough STFT
+    frames (T = L // 320 + 1) to survive the tap's time-halving pools."""
+    if config.pad_to_32:
+        return MIN_SAMPLES
+    halvings = min(LAYERS.index(config.layer) + 1, 5)
+    return max(MIN_SAMPLES, (2**halvings - 1) * HOP)
+
+
+def read_condition(condition: np.ndarray | str | Path | None) -> np.ndarray | None:
+    """A FiLM condition given as an array or a ``.npy`` path (e.g. a saved CLAP text embedding)."""
+    if condition is None or isinstance(condition, np.ndarray):
+        return condition
+    path = Path(condition)
+    if not path.is_file():
+        raise ConfigError(f"condition file not found: {path} (--condition expects a .npy of 512 floats).")
+    return np.load(path, allow_pickle=False)
+
+
+def run_grouped(backend: Backend, waves: Sequence[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    """Run ``waves`` (1-D, 32 kHz) through ``backend`` in equal-length batches; results in input order."""
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, wave in enumerate(waves):
+        by_length[wave.shape[0]].append(i)
+    out: list[np.ndarray | None] = [None] * len(waves)
+    for indices in by_length.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            batch = [waves[i] for i in chunk]
+            if len(batch) == 1 and batch[0].shape[0] < SHORT_CLIP_SAMPLES:
+                batch = batch * 2  # same kernels as in any larger batch (see module docstring)
+            result = backend.run(np.stack(batch))
+            for i, row in zip(chunk, result):
+                out[i] = row
+    return out  # type: ignore[return-value]
+
+
+class FeatureExtractor:
+    """Waveforms or files in, AudioSep encoder features out (numpy, float32).
+
+    Build it with :meth:`from_checkpoint`; ``describe()`` tells which weights, options and engine
+    produced the numbers, for manifests and reports.
+    """
+
+    def __init__(self, backend: Backend, weights: LoadedWeights, config: EncoderConfig, *, batch_size: int = 8):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
+        self.backend = backend
+        self.weights = weights
+        self.config = config
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        backend: str = "eager",
+        device: str = "cpu",
+        film: str = "none",
+        condition: np.ndarray | str | Path | None = None,
+        layer: str = "center",
+        pooling: str = "mean",
+        pad_to_32: bool = True,
+        *,
+        batch_size: int = 8,
+        trust_pickle: bool = False,
+        **backend_options,
+    ) -> "FeatureExtractor":
+        """Load ``checkpoint`` (a file, or ``random:SEED``) strictly and build the ``backend``."""
+        config = EncoderConfig(
+            film=film, layer=layer, pooling=pooling, pad_to_32=pad_to_32, condition=read_condition(condition)
+        )
+        weights = load_weights(checkpoint, trust_pickle=trust_pickle)
+        engine = make_backend(backend, weights, config, device, **backend_options)
+        return cls(engine, weights, config, batch_size=batch_size)
+
+    @property
+    def fixed_width(self) -> bool:
+        return self.config.output_dim is not None and self.config.pooling != "frames"
+
+    def embed(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+        """Features of one waveform (1-D -> (D,)) or a batch of equal-length ones (2-D -> (B, D))."""
+        array = np.asarray(waveform)
+        if array.ndim == 1:
+            return self.embed_waves([prepare_waveform(array, sample_rate)[0]])[0]
+        if array.ndim != 2:
+            raise AudioDecodeError(f"expected a 1-D waveform or a 2-D (batch, samples) array; got shape {array.shape}.")
+        waves = [prepare_waveform(row, sample_rate, source=f"<row {i}>")[0] for i, row in enumerate(array)]
+        return np.stack(self.embed_waves(waves))
+
+    def embed_waves(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Features of model-ready 32 kHz waveforms (any lengths >= 1025), in input order."""
+        shortest = min_samples(self.config)
+        for i, wave in enumerate(waves):
+            if wave.shape[0] < shortest:
+                raise AudioDecodeError(
+                    f"clip {i} has {wave.shape[0]} samples at 32 kHz; layer={self.config.layer!r} with "
+                    f"pad_to_32=False needs >= {shortest} (its pools would leave no time step). "
+                    "Use pad_to_32=True, which handles any clip of >= 1025 samples."
+                )
+        return run_grouped(self.backend, waves, self.batch_size)
+
+    def embed_files(self, paths: Iterable[str | Path]) -> np.ndarray | list[np.ndarray]:
+        """Features of audio files: (N, D) for fixed-width pooling, else a list of per-file arrays.
+
+        A file that cannot be used raises AudioDecodeError naming it; for per-file error records
+        and resumable output use ``audiosep-extract`` (runtime.store).
+        """
+        waves = [read_audio(p).waveform for p in paths]
+        rows = self.embed_waves(waves)
+        return np.stack(rows) if (self.fixed_width and rows) else rows
+
+    def describe(self) -> dict:
+        """Weights identity, encoder options, backend and what executed, versions, date."""
+        return {
+            "weights": self.weights.describe(),
+            "backend": self.backend.name,
+            "precision": self.backend.precision,
+            "executed": self.backend.executed(),
+            "encoder": self.config.to_dict(),
+            "sample_rate": SAMPLE_RATE,
+            "resampler": RESAMPLER,
+            "batching": "equal-length groups",
+            "batch_size": self.batch_size,
+            "versions": package_versions(),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }

@@ -1,0 +1,109 @@
+"""``compile`` backend: the encoder through ``torch.compile`` (Inductor), with bounded recompiles.
+
+Shape policy, and why: the batch and the length vary from call to call. Padding inputs to a few
+bucket lengths would bound compiles but change the features (the pooled mean over time would include
+the pad), so inputs are never padded. Instead the module is compiled with ``dynamic=True``: one graph
+with symbolic batch and length. Dynamo still specialises sizes equal to 1 (batch 1; and T' = 1 after
+pooling, i.e. inputs under 10 240 samples, 0.32 s), so up to four graphs arise ({B = 1, B > 1} x {T' = 1, T' > 1}),
+each compiled once. ``recompile_limit`` (default 8) bounds the graphs of one backend: a call that
+pushes past it raises BackendUnavailableError. Dynamo's own ``recompile_limit`` counts per *code
+object*, and every encoder instance shares ``AudioSepEncoder.forward``, so several compile backends in
+one process (other FiLM modes, layers) would exhaust it together; it is therefore raised to
+``_DYNAMO_LIMIT`` and set to fail hard (``fail_on_recompile_limit_hit``) rather than fall back to
+eager, so a run never silently leaves the compiled path. Compile mode, graphs compiled, recompiles
+and compile time are reported by ``executed()``.
+
+``fullgraph=True``: a graph break would also mean running part of the model eagerly, unannounced.
+On CUDA, TF32 is off unless ``tf32=True`` (runtime.devices).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from audiosep_kit._validation import check_choice
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
+from audiosep_kit.model import EncoderConfig, LoadedWeights, build_encoder
+from audiosep_kit.runtime.backends._eager import TorchBackend
+from audiosep_kit._devices import set_tf32, torch_device
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: Dynamo's per-code-object ceiling, shared by all compile backends of a process (see above).
+_DYNAMO_LIMIT = 64
+
+
+def _graph_count() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+class CompiledBackend(TorchBackend):
+    """TorchBackend over a compiled module that counts the graphs its calls compiled."""
+
+    def __init__(self, fn, device: torch.device, *, mode: str, recompile_limit: int):
+        super().__init__(fn, device, "compile")
+        self.mode = mode
+        self.recompile_limit = recompile_limit
+        self.graphs = 0
+        self.compile_s = 0.0
+        self.shapes_seen: set[tuple[int, int]] = set()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import torch._dynamo
+
+        before = _graph_count()
+        start = time.perf_counter()
+        with torch._dynamo.config.patch(recompile_limit=_DYNAMO_LIMIT, fail_on_recompile_limit_hit=True):
+            out = super().run(batch)
+        new = _graph_count() - before
+        self.shapes_seen.add(tuple(batch.shape))
+        if new:  # the call compiled: attribute its time to compilation
+            self.graphs += new
+            self.compile_s += time.perf_counter() - start
+            if self.graphs > self.recompile_limit:
+                raise BackendUnavailableError(
+                    f"the compile backend built {self.graphs} graphs for {len(self.shapes_seen)} input shapes, "
+                    f"over its recompile_limit={self.recompile_limit}; raise recompile_limit, or group inputs "
+                    "by length (equal-length batches) so fewer shapes reach it."
+                )
+        return out
+
+    def executed(self) -> dict:
+        return {
+            **super().executed(),
+            "compiler": "inductor",
+            "compile_mode": self.mode,
+            "dynamic": True,
+            "graphs_compiled": self.graphs,
+            "recompiles": max(self.graphs - 1, 0),
+            "recompile_limit": self.recompile_limit,
+            "compile_s": round(self.compile_s, 3),
+            "distinct_input_shapes": len(self.shapes_seen),
+        }
+
+
+def make_compiled(
+    weights: LoadedWeights,
+    config: EncoderConfig,
+    device: str = "cpu",
+    *,
+    mode: str = "default",
+    recompile_limit: int = 8,
+    tf32: bool = False,
+) -> CompiledBackend:
+    """Compile lazily: the first call of each new graph pays the Inductor compile (about a minute
+    on two CPU cores for the full encoder)."""
+    check_choice("mode", mode, COMPILE_MODES)
+    if not isinstance(recompile_limit, int) or recompile_limit < 1:
+        raise ConfigError(f"`recompile_limit` must be a positive integer; got {recompile_limit!r}.")
+    dev = torch_device(device)
+    if dev.type == "cuda":
+        set_tf32(tf32)
+    model = build_encoder(weights, config).to(dev)
+    compiled = torch.compile(model, mode=mode, dynamic=True, fullgraph=True)
+    return CompiledBackend(compiled, dev, mode=mode, recompile_limit=recompile_limit)
