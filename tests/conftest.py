@@ -43,7 +43,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("golden conformance: max |got - ref| per array kind")
     for kind in sorted(errors):
         err, key, rel, cosine = errors[kind]
-        cos = "" if cosine is None else f", min cosine {cosine[0]:.6f} at {cosine[1]}"
+        cos = "" if cosine is None else f", min cosine {cosine[0]:.8f} at {cosine[1]}"
         terminalreporter.write_line(f"{kind:<16} max abs err {err:.3e} (rel {rel:.2e}) at {key}{cos}")
 
 
@@ -168,8 +168,8 @@ def _checker(request: pytest.FixtureRequest, tier: str) -> Callable[..., float]:
                 f"{key}: max abs err {err:.3e} exceeds rtol={GOLDEN_RTOL}, atol={GOLDEN_ATOL}"
             )
         else:
-            print(f"{key}: min cosine {cosine:.6f}, max abs err {err:.3e} (rel {rel:.2e})")
-            assert cosine >= min_cosine, f"{key}: min row cosine {cosine:.6f} < {min_cosine} (max abs err {err:.3e})"
+            print(f"{key}: min cosine {cosine:.8f}, max abs err {err:.3e} (rel {rel:.2e})")
+            assert cosine >= min_cosine, f"{key}: min row cosine {cosine:.8f} < {min_cosine} (max abs err {err:.3e})"
         return err
 
     return check
