@@ -1,10 +1,11 @@
-"""Golden-set fixtures for the backend conformance suite: configs, exported artifacts, built backends.
+"""Golden fixtures for the backend conformance suite: configs, exported artifacts, built backends.
 
 Exports are slow (ONNX ~10 s, AOTInductor ~1.5 min on two cores), so each artifact is made once per
 session, lazily, under ``tmp_path_factory`` and shared by every test that asks for the same
-(film, pooling, layer). Inductor's own cache is pointed under ``tmp_path_factory`` too, so that
-tests write nothing outside their temporary folders. The golden data fixtures themselves come from
-``tests/conftest.py`` and skip when ``../shared`` is absent.
+(film, pooling, layer, precision). Inductor's own cache is pointed under ``tmp_path_factory`` too, so
+that tests write nothing outside their temporary folders. One ``BackendBuilder`` per tier: the full
+golden set (``golden_*``; its data fixtures in ``tests/conftest.py`` skip when ``../shared`` is
+absent) and golden-lite (``lite_*``; in the repository, never skipped).
 """
 
 from __future__ import annotations
@@ -33,81 +34,122 @@ def inductor_cache_dir(tmp_path_factory):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
 
 
-@pytest.fixture(scope="session")
-def golden_config(golden_condition) -> Callable:
-    """``make(film, pooling, layer)`` -> EncoderConfig (query mode gets the golden condition)."""
-    from audiosep_kit.model._config import EncoderConfig
 
-    def make(film: str = "none", pooling: str = "mean", layer: str = "center") -> EncoderConfig:
-        condition = golden_condition if film == "query" else None
+
+class BackendBuilder:
+    """Configs, exported artifacts and CPU backends over one tier's weights, each made once, lazily.
+
+    One builder serves the full golden tier and one serves golden-lite, so both tiers run the same
+    export and construction code; they differ only in weights, condition and output folder.
+    Asking for 'eager' or 'onnx' never compiles an AOTInductor package.
+    """
+
+    def __init__(self, weights, condition: np.ndarray, root: Path) -> None:
+        self.weights, self.condition, self.root = weights, condition, root
+        self._onnx: dict[tuple, Path] = {}
+        self._aoti: dict[tuple, Path] = {}
+        self._built: dict[tuple, object] = {}
+
+    def config(self, film: str = "none", pooling: str = "mean", layer: str = "center"):
+        """EncoderConfig for (film, pooling, layer); query mode gets the tier's condition."""
+        from audiosep_kit.model import EncoderConfig
+
+        condition = self.condition if film == "query" else None
         return EncoderConfig(film=film, pooling=pooling, layer=layer, condition=condition)
 
-    return make
+    def onnx(self, film: str = "none", pooling: str = "mean", layer: str = "center", precision: str = "fp32") -> Path:
+        """Path of the .onnx for that config and precision (exported once, ~10 s)."""
+        from audiosep_kit.export import export_onnx
 
-
-@pytest.fixture(scope="session")
-def golden_onnx(golden_weights, golden_config, tmp_path_factory) -> Callable[..., Path]:
-    """``get(film, pooling, layer, precision)`` -> path of a golden-weights .onnx (exported once)."""
-    from audiosep_kit.export._onnx import export_onnx
-
-    root = tmp_path_factory.mktemp("golden_onnx")
-    made: dict[tuple, Path] = {}
-
-    def get(film: str = "none", pooling: str = "mean", layer: str = "center", precision: str = "fp32") -> Path:
         key = (film, pooling, layer, precision)
-        if key not in made:
-            target = root / f"{'_'.join(key)}.onnx"
-            config = golden_config(film, pooling, layer)
-            made[key] = export_onnx(golden_weights, config, target, precision=precision, verify=False).path
-        return made[key]
+        if key not in self._onnx:
+            target = self.root / f"{'_'.join(key)}.onnx"
+            self._onnx[key] = export_onnx(self.weights, self.config(*key[:3]), target, precision=precision, verify=False).path
+        return self._onnx[key]
 
-    return get
+    def aoti(self, film: str = "none", pooling: str = "mean", layer: str = "center") -> Path:
+        """Path of the .pt2 for that config (compiled once, minutes on two cores)."""
+        from audiosep_kit.export import export_aoti
+
+        key = (film, pooling, layer)
+        if key not in self._aoti:
+            target = self.root / f"{'_'.join(key)}.pt2"
+            self._aoti[key] = export_aoti(self.weights, self.config(*key), target, verify=False).path
+        return self._aoti[key]
+
+    def backend(self, name: str, film: str = "none", pooling: str = "mean", layer: str = "center",
+                precision: str = "fp32"):
+        """The CPU backend ``name`` at ``precision`` for that config, built once."""
+        from audiosep_kit.runtime.backends import make_backend
+
+        key = (name, film, pooling, layer, precision)
+        if key not in self._built:
+            options: dict = {}
+            if name == "onnx":
+                options["model_path"] = self.onnx(film, pooling, layer, precision)
+            elif name == "aoti":
+                options["model_path"] = self.aoti(film, pooling, layer)
+            options["precision"] = precision  # checked against what the backend offers
+            self._built[key] = make_backend(name, self.weights, self.config(film, pooling, layer), "cpu", **options)
+        return self._built[key]
+
+
+def _reference(outputs: dict[str, np.ndarray]) -> Callable[[str, str, str], np.ndarray]:
+    def ref(clip: str, film: str, pooling: str) -> np.ndarray:
+        return outputs[f"{clip}__{GOLDEN_MODE[film]}__{GOLDEN_KIND[pooling]}"]
+
+    return ref
 
 
 @pytest.fixture(scope="session")
-def golden_aoti(golden_weights, golden_config, tmp_path_factory, inductor_cache_dir) -> Callable[..., Path]:
+def golden_builder(golden_weights, golden_condition, tmp_path_factory, inductor_cache_dir) -> BackendBuilder:
+    """The builder over the full golden set's weights (skips without ../shared)."""
+    return BackendBuilder(golden_weights, golden_condition, tmp_path_factory.mktemp("golden_artifacts"))
+
+
+@pytest.fixture(scope="session")
+def golden_config(golden_builder) -> Callable:
+    """``make(film, pooling, layer)`` -> EncoderConfig (query mode gets the golden condition)."""
+    return golden_builder.config
+
+
+@pytest.fixture(scope="session")
+def golden_onnx(golden_builder) -> Callable[..., Path]:
+    """``get(film, pooling, layer, precision)`` -> path of a golden-weights .onnx (exported once)."""
+    return golden_builder.onnx
+
+
+@pytest.fixture(scope="session")
+def golden_aoti(golden_builder) -> Callable[..., Path]:
     """``get(film, pooling, layer)`` -> path of a golden-weights .pt2 (compiled once, minutes)."""
-    from audiosep_kit.export._aoti import export_aoti
-
-    root = tmp_path_factory.mktemp("golden_aoti")
-    made: dict[tuple, Path] = {}
-
-    def get(film: str = "none", pooling: str = "mean", layer: str = "center") -> Path:
-        key = (film, pooling, layer)
-        if key not in made:
-            target = root / f"{'_'.join(key)}.pt2"
-            made[key] = export_aoti(golden_weights, golden_config(film, pooling, layer), target, verify=False).path
-        return made[key]
-
-    return get
+    return golden_builder.aoti
 
 
 @pytest.fixture(scope="session")
-def golden_backend(golden_weights, golden_config, golden_onnx, golden_aoti, inductor_cache_dir) -> Callable:
-    """``get(name, film, pooling, layer)`` -> a CPU backend over the golden weights, built once.
-
-    Artifacts are made lazily: asking for 'eager' or 'onnx' never compiles an AOTInductor package.
-    """
-    from audiosep_kit.runtime.backends import make_backend
-
-    built: dict[tuple, object] = {}
-    artifacts = {"onnx": golden_onnx, "aoti": golden_aoti}
-
-    def get(name: str, film: str = "none", pooling: str = "mean", layer: str = "center"):
-        key = (film, pooling, layer)
-        if (name, key) not in built:
-            options = {"model_path": artifacts[name](*key)} if name in artifacts else {}
-            built[name, key] = make_backend(name, golden_weights, golden_config(*key), "cpu", **options)
-        return built[name, key]
-
-    return get
+def golden_backend(golden_builder) -> Callable:
+    """``get(name, film, pooling, layer, precision='fp32')`` -> a CPU backend over the golden weights."""
+    return golden_builder.backend
 
 
 @pytest.fixture(scope="session")
 def golden_reference(golden_outputs) -> Callable[[str, str, str], np.ndarray]:
     """``ref(clip, film, pooling)`` -> the golden array for that clip and encoder config."""
+    return _reference(golden_outputs)
 
-    def ref(clip: str, film: str, pooling: str) -> np.ndarray:
-        return golden_outputs[f"{clip}__{GOLDEN_MODE[film]}__{GOLDEN_KIND[pooling]}"]
 
-    return ref
+@pytest.fixture(scope="session")
+def lite_builder(lite_weights, lite_condition, tmp_path_factory, inductor_cache_dir) -> BackendBuilder:
+    """The builder over the golden-lite recipe weights (in the repository: never skips)."""
+    return BackendBuilder(lite_weights, lite_condition, tmp_path_factory.mktemp("lite_artifacts"))
+
+
+@pytest.fixture(scope="session")
+def lite_backend(lite_builder) -> Callable:
+    """``get(name, film, pooling, layer, precision='fp32')`` -> a CPU backend over the lite weights."""
+    return lite_builder.backend
+
+
+@pytest.fixture(scope="session")
+def lite_reference(lite_outputs) -> Callable[[str, str, str], np.ndarray]:
+    """``ref(clip, film, pooling)`` -> the golden-lite array for that clip and encoder config."""
+    return _reference(lite_outputs)
