@@ -9,11 +9,17 @@ from audiosep_kit.errors import BackendUnavailableError, ConfigError
 DEVICES = ("cpu", "cuda")
 
 
+def parse_device(device: str) -> tuple[str, int | None]:
+    """'cpu' -> ('cpu', None), 'cuda' -> ('cuda', None), 'cuda:N' -> ('cuda', N); anything else is refused."""
+    kind, sep, index = str(device).partition(":")
+    if kind not in DEVICES or (sep and (kind != "cuda" or not index.isdigit())):
+        raise ConfigError(f"`device` must be one of {{'cpu', 'cuda', 'cuda:N'}}; got {device!r}.")
+    return kind, int(index) if sep else None
+
+
 def torch_device(device: str) -> torch.device:
     """Validate ``device`` ('cpu', 'cuda', 'cuda:N') and check that it really exists."""
-    kind = device.split(":", 1)[0]
-    if kind not in DEVICES:
-        raise ConfigError(f"`device` must be one of {{'cpu', 'cuda', 'cuda:N'}}; got {device!r}.")
+    kind, _ = parse_device(device)
     if kind == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailableError(
             f"device {device!r} was requested but torch sees no CUDA device "

@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 import torch
 
+from audiosep_kit._tables import format_table as render_table
+from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
 
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
@@ -29,24 +31,31 @@ FORMAT_VERSION = 1
 DEFAULT_BACKENDS = "eager,onnx,fast:fp32,fast:bf16"
 
 
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+#: (header, format spec, value of a row) of the bench table, in column order.
+_COLUMNS = (
+    ("backend", "", lambda r: r["label"]),
+    ("batch", "d", lambda r: r["batch"]),
+    ("dur s", ".2f", lambda r: r["duration_s"]),
+    ("p50 ms", ".1f", lambda r: 1e3 * r["p50_s"]),
+    ("p90 ms", ".1f", lambda r: 1e3 * r["p90_s"]),
+    ("audio s/s", ".2f", lambda r: r["audio_seconds_per_second"]),
+    ("x eager", ".2f", lambda r: r["speedup_vs_eager"]),
+    ("cos fp32", ".6f", lambda r: r["cosine_vs_fp32"]),
+    ("GFLOP/s", ".1f", lambda r: r["achieved_gflops"]),
+    ("% peak", ".1f", lambda r: r["percent_of_peak"]),
+    ("build s", ".1f", lambda r: (r["export_s"] or 0.0) + r["build_s"]),
+    ("1st s", ".2f", lambda r: r["first_call_s"]),
+    ("RSS MB", ".0f", lambda r: r["peak_rss_mb"]),
+)
 
 
 def format_table(rows: list[dict]) -> str:
     """Plain-text table, one line per backend x batch x duration."""
-    head = (f"{'backend':<12} {'batch':>5} {'dur s':>5} {'p50 ms':>9} {'p90 ms':>9} {'audio s/s':>9} "
-            f"{'x eager':>7} {'cos fp32':>9} {'GFLOP/s':>8} {'% peak':>6} {'build s':>7} {'1st s':>7} {'RSS MB':>7}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        build = (r["export_s"] or 0.0) + r["build_s"]
-        lines.append(
-            f"{r['label']:<12} {r['batch']:>5} {r['duration_s']:>5.2f} {1e3 * r['p50_s']:>9.1f} {1e3 * r['p90_s']:>9.1f} "
-            f"{r['audio_seconds_per_second']:>9.2f} {r['speedup_vs_eager']:>7.2f} {r['cosine_vs_fp32']:>9.6f} "
-            f"{r['achieved_gflops']:>8.1f} {_fmt(r['percent_of_peak'], '>6.1f')} {build:>7.1f} "
-            f"{r['first_call_s']:>7.2f} {r['peak_rss_mb']:>7.0f}"
-        )
-    return "\n".join(lines)
+    return render_table(
+        [[value(r) for _, _, value in _COLUMNS] for r in rows],
+        [head for head, _, _ in _COLUMNS],
+        formats=[spec for _, spec, _ in _COLUMNS],
+    )
 
 
 def _arithmetic(durations: list[float], config) -> str:
@@ -139,7 +148,7 @@ def main(backends, batch_sizes, durations, threads, device, repeats, warmup, che
         out.append({"format_version": FORMAT_VERSION, **e2e, "machine": machine})
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(out, indent=2, default=str))
+        atomic_write_text(json_path, json.dumps(out, indent=2, default=str))
         click.echo(f"wrote {json_path}")
 
 

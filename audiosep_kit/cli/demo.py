@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import read_audio
 from audiosep_kit.bench import run_parity
 from audiosep_kit.cli._options import CommaList, report_errors
@@ -79,7 +80,7 @@ def run_demo(out: Path, checkpoint: str, task: str, data_root: Path | None, head
         click.echo(f"eager vs {entry['backend']} ({entry['precision']}, {entry['providers']}): max_abs {entry['max_abs']:.2e}, "
                    f"max_rel {entry['max_rel']:.2e}, min cosine {entry['min_cosine']:.8f}, "
                    f"argmax agreement {entry['argmax_agreement']:.2f}, within tolerance: {entry['passed']}")
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "demo_summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 

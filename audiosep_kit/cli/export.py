@@ -19,6 +19,8 @@ from pathlib import Path
 
 import click
 
+from audiosep_kit._tables import format_table
+from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
 from audiosep_kit.cli._options import CommaList, checkpoint_option, encoder_options, report_errors, require_checkpoint
@@ -155,15 +157,14 @@ def _backend_list(backends: tuple[str, ...] | None) -> tuple[list[str], bool]:
 
 
 def _echo_parity(results) -> None:
-    click.echo(f"{'backend':<9} {'prec':<5} {'max abs':>10} {'max rel':>10} {'min cos':>12} {'argmax':>7}  verdict")
+    rows = []
     for r in results:
-        if r.skipped is not None:
-            click.echo(f"{r.backend:<9} skipped: {r.skipped}")
-            continue
         s = r.summary()
-        verdict = "pass" if r.passed else "FAIL"
-        click.echo(f"{r.backend:<9} {r.precision:<5} {s['max_abs']:>10.3g} {s['max_rel']:>10.3g} "
-                   f"{s['min_cosine']:>12.9f} {s['argmax_agreement']:>7.3f}  {verdict} ({r.seconds:.1f} s)")
+        verdict = f"skipped: {r.skipped}" if r.skipped is not None else f"{'pass' if r.passed else 'FAIL'} ({r.seconds:.1f} s)"
+        rows.append([r.backend, r.precision, s.get("max_abs"), s.get("max_rel"), s.get("min_cosine"),
+                     s.get("argmax_agreement"), verdict])
+    headers = ["backend", "prec", "max abs", "max rel", "min cos", "argmax", "verdict"]
+    click.echo(format_table(rows, headers, formats=["", "", ".3g", ".3g", ".9f", ".3f", ""]))
 
 
 @main.command("parity", context_settings=_CONTEXT)
@@ -217,7 +218,7 @@ def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film
             "encoder": config.to_dict(),
             "backends": [r.to_dict() for r in results],
         }
-        json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        atomic_write_text(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     skipped = [r for r in results if r.skipped is not None]
     if explicit and skipped:
         raise BackendUnavailableError("; ".join(f"{r.backend}: {r.skipped}" for r in skipped))

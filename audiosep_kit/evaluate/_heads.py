@@ -1,6 +1,6 @@
 """Classifier heads trained on frozen features, following the scikit-learn estimator contract.
 
-Every head standardises its input with a mean and scale learned in ``fit`` from the training rows
+Every head standardises its input with a ``StandardScaler`` fitted in ``fit`` on the training rows
 only, so no caller can fit the scaler on validation or test data by mistake. Torch heads choose
 their epoch on the validation rows passed to ``fit`` (best validation accuracy, optional patience);
 which rows those are is decided by the protocol, never by the head.
@@ -20,10 +20,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 from audiosep_kit._devices import torch_device
 
@@ -90,13 +92,8 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"a head needs at least 2 classes in y; got {np.unique(y).tolist()}.")
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.n_features_in_ = X.shape[1]
-        if self.standardize:
-            self.mean_ = X.mean(axis=0)
-            std = X.std(axis=0)
-            self.scale_ = np.where(std > 1e-8, std, 1.0).astype(np.float32)
-        else:
-            self.mean_ = np.zeros(X.shape[1], np.float32)
-            self.scale_ = np.ones(X.shape[1], np.float32)
+        # Fitted here, on the training rows only; standardize=False makes it the identity.
+        self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize).fit(X)
         return self._scale(X), y_index
 
     def _val_input(self, X_val: Any, y_val: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -112,7 +109,7 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
         return self._scale(X_val), np.array([lookup.get(v, -1) for v in y_val], dtype=np.int64)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean_) / self.scale_).astype(np.float32)
+        return self.scaler_.transform(X).astype(np.float32, copy=False)
 
     def _predict_input(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -340,10 +337,7 @@ HEADS: dict[str, HeadSpec] = {
 
 def get_head_spec(name: str) -> HeadSpec:
     """The registered head ``name``; an unknown name lists the valid ones."""
-    try:
-        return HEADS[name]
-    except KeyError:
-        raise ConfigError(f"unknown head {name!r}; expected one of {sorted(HEADS)}.") from None
+    return HEADS[check_choice("head", name, HEADS)]
 
 
 def make_head(name: str, **params: Any) -> _StandardizingHead:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
+from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 
 ScoreFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], float]
@@ -92,10 +93,7 @@ SCORES: dict[str, ScoreFn] = {
 
 def get_score(name: str) -> ScoreFn:
     """The score function registered as ``name``; an unknown name lists the valid ones."""
-    try:
-        return SCORES[name]
-    except KeyError:
-        raise ConfigError(f"unknown score {name!r}; expected one of {sorted(SCORES)}.") from None
+    return SCORES[check_choice("score", name, SCORES)]
 
 
 def score_names(task_scores: Sequence[str]) -> tuple[str, ...]:

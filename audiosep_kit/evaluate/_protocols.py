@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
+from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate._heads import get_head_spec, make_head
 from audiosep_kit.evaluate._metrics import compute_scores, confusion, score_names
@@ -180,8 +181,7 @@ PROTOCOLS: dict[str, Protocol] = {
 def resolve_protocol(name: str, task: Task) -> Protocol:
     """``"official"`` means the task's own kind (folds or split); other names index :data:`PROTOCOLS`."""
     key = task.protocol if name == "official" else name
-    if key not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {name!r}; expected 'official' or one of {sorted(PROTOCOLS)}.")
+    check_choice("protocol", name, ("official", *PROTOCOLS))
     return PROTOCOLS[key]
 
 

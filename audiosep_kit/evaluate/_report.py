@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audiosep_kit._validation import atomic_write_text, check_format_version
+from audiosep_kit._tables import format_table as render_table
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
@@ -142,16 +144,18 @@ def format_table(report: dict) -> str:
     names = report["task"]["scores"]
     lines = _banners(report)
     lines.append(f"task {report['task']['name']} | protocol {report['protocol']['name']} | seeds {report['seeds']}")
-    header = ["head", "runs", *names]
-    rows = [[h, str(b["n_runs"]), *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines.append(_score_table(report))
     return "\n".join(lines)
 
 
+def _score_table(report: dict, *, markdown: bool = False) -> str:
+    names = report["task"]["scores"]
+    rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    return render_table(rows, ["head", "runs", *names], markdown=markdown)
+
+
 def _markdown(report: dict, images: dict[str, str]) -> str:
-    prov, names = report["provenance"], report["task"]["scores"]
+    prov = report["provenance"]
     weights = prov.get("weights", {})
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
     out += [f"> **{line.strip('! ')}**" for line in _banners(report)]
@@ -163,11 +167,8 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         f"- weights sha256: {weights.get('sha256')} (random: {weights.get('random_weights')})",
         f"- versions: {', '.join(f'{k} {v}' for k, v in report['versions'].items())}",
         "",
-        "| head | runs | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        _score_table(report, markdown=True),
     ]
-    for head, block in report["heads"].items():
-        out.append(f"| {head} | {block['n_runs']} | " + " | ".join(_cell(block, n) for n in names) + " |")
     out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
     for head, image in images.items():
         out += ["", f"![confusion matrix, {head}]({image})"]
@@ -214,18 +215,17 @@ def write_run_dir(
         plot_confusion(matrix, label_names, out / name, f"{report['task']['name']} / {head}{tag}")
         images[head] = name
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
-    paths["json"].write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
     _csv_frame(report).to_csv(paths["csv"], index=False)
-    paths["markdown"].write_text(_markdown(report, images), encoding="utf-8")
+    atomic_write_text(paths["markdown"], _markdown(report, images))
     return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}}
 
 
 def read_results(path: str | Path) -> dict:
     """Read a results.json, refusing a format_version this package does not know."""
     data = json.loads(Path(path).read_text())
-    if data.get("format_version") != REPORT_FORMAT_VERSION:
-        raise ArtifactMismatchError(
-            f"{path}: results format_version {data.get('format_version')!r} is not supported "
-            f"(this audiosep-kit reads version {REPORT_FORMAT_VERSION})."
-        )
+    check_format_version(
+        data.get("format_version"), (REPORT_FORMAT_VERSION,), what=f"the results file {path}",
+        error=ArtifactMismatchError, fix="Re-run the evaluation with this audiosep-kit.",
+    )
     return data

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiosep_kit._validation import check_choice
+from audiosep_kit._validation import atomic_write_text, check_choice
 from audiosep_kit.errors import VerificationError
 from audiosep_kit.export._metadata import FORMAT_VERSION
 from audiosep_kit.numerics import Tolerance, compare
@@ -115,7 +115,7 @@ def report_path_for(artifact: Path) -> Path:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def publish(tmp: Path, final: Path, report: dict) -> Path:

@@ -92,7 +92,7 @@ def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
     "args, message",
     [
         (["--heads", "logreg"], "--task is required"),
-        (["--task", "esc50", "--heads", "svm", "--features", "{features}"], "unknown head 'svm'"),
+        (["--task", "esc50", "--heads", "svm", "--features", "{features}"], "`head` must be one of {'linear', 'mlp3', 'logreg'}; got 'svm'"),
         (["--task", "esc50", "--seeds", "a,b"], "expected comma-separated int values"),
         (["--task", "esc50", "--protocol", "leaky"], "'leaky' is not one of"),
         (["--task", "esc50", "--device", "tpu"], "'tpu' is not one of"),

@@ -37,7 +37,7 @@ class TestContract:
         X, y, _, _ = data
         head = make_head(name, **FAST)
         assert head.fit(X, y) is head
-        for attr in ("classes_", "mean_", "scale_", "n_features_in_", "best_epoch_", "history_"):
+        for attr in ("classes_", "scaler_", "n_features_in_", "best_epoch_", "history_"):
             assert hasattr(head, attr)
 
     def test_predict_before_fit_raises_not_fitted(self, name, data):
@@ -75,8 +75,8 @@ class TestContract:
     def test_scaler_learns_from_training_rows_only(self, name, data):
         X, y, Xv, yv = data
         head = make_head(name, **FAST).fit(X, y, Xv + 100.0, yv)
-        np.testing.assert_allclose(head.mean_, X.mean(axis=0), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(head.scale_, X.std(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(head.scaler_.mean_, X.mean(axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(head.scaler_.scale_, X.std(axis=0), rtol=1e-5)
 
     def test_predict_refuses_other_feature_width(self, name, data):
         head = make_head(name, **FAST).fit(*data[:2])
@@ -148,7 +148,7 @@ def test_logreg_records_convergence(data):
 
 
 def test_registry_lists_valid_names_and_small_grids():
-    with pytest.raises(ConfigError, match="expected one of \\['linear', 'logreg', 'mlp3'\\]"):
+    with pytest.raises(ConfigError, match=r"`head` must be one of \{'linear', 'mlp3', 'logreg'\}"):
         get_head_spec("svm")
     assert all(1 <= len(spec.grid) <= 4 for spec in HEADS.values())
     assert {frozenset(p) for p in HEADS["mlp3"].grid} == {frozenset({"lr", "weight_decay"})}

@@ -35,7 +35,7 @@ def _class_features(labels, dim: int = 8, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"heads": ("svm",)}, "unknown head 'svm'"),
+        ({"heads": ("svm",)}, "`head` must be one of {'linear', 'mlp3', 'logreg'}; got 'svm'"),
         ({"heads": ()}, "at least one head"),
         ({"seeds": ()}, "`seeds` must be a non-empty tuple"),
         ({"protocol": "random"}, "`protocol` must be one of"),

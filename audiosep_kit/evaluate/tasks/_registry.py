@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate.tasks._common import DataLocation, locate
 from audiosep_kit.evaluate.tasks._esc50 import ESC10, ESC50
@@ -62,10 +63,7 @@ TASKS: dict[str, Task] = {
 
 def get_task(name: str) -> Task:
     """The registered Task called ``name``; an unknown name raises ConfigError listing the valid ones."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ConfigError(f"`task` must be one of {sorted(TASKS)}; got {name!r}.") from None
+    return TASKS[check_choice("task", name, TASKS)]
 
 
 def _as_task(task_or_name: Task | str) -> Task:

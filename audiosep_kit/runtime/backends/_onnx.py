@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audiosep_kit._devices import parse_device
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.export import cached_artifact, check_metadata, import_onnxruntime, read_onnx_metadata
 from audiosep_kit.export import session_options
@@ -29,14 +30,12 @@ _CUDA, _TRT, _CPU = "CUDAExecutionProvider", "TensorrtExecutionProvider", "CPUEx
 
 def providers_for(device: str, *, tensorrt: bool = False, tf32: bool = False, precision: str = "fp32") -> list:
     """Ordered (provider, options) list for ``device``; CPU is last so unsupported ops still run."""
-    kind, _, index = device.partition(":")
+    kind, index = parse_device(device)
     if kind == "cpu":
         if tensorrt:
             raise ConfigError("tensorrt=True needs device='cuda'; got device='cpu'.")
         return [(_CPU, {})]
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise ConfigError(f"`device` must be one of {{'cpu', 'cuda', 'cuda:N'}}; got {device!r}.")
-    device_id = index or "0"
+    device_id = str(index or 0)
     providers = [(_CUDA, {"device_id": device_id, "use_tf32": "1" if tf32 else "0"}), (_CPU, {})]
     if tensorrt:
         trt = {"device_id": device_id, "trt_fp16_enable": "True" if precision == "fp16" else "False"}

@@ -52,7 +52,7 @@ def test_task_scores_are_registered_scores() -> None:
 def test_get_task_unknown_name_lists_valid_names() -> None:
     """An unknown task name is a ConfigError naming the valid ones."""
     assert get_task("esc50") is TASKS["esc50"]
-    with pytest.raises(ConfigError, match=r"must be one of \[.*'esc50'.*\]; got 'esc-50'"):
+    with pytest.raises(ConfigError, match=r"`task` must be one of \{.*'esc50'.*\}; got 'esc-50'"):
         get_task("esc-50")
     with pytest.raises(ConfigError, match="must be one of"):
         load_examples("no-such-task", "/nonexistent")
