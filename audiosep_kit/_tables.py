@@ -33,6 +33,9 @@ def format_table(
     cells = [[_text(value, spec) for value, spec in zip(row, specs, strict=True)] for row in rows]
     align = ["left"] + ["right"] * (len(headers) - 1)
     return tabulate(
-        cells, headers=list(headers), tablefmt="github" if markdown else "simple", disable_numparse=True,
+        cells,
+        headers=list(headers),
+        tablefmt="github" if markdown else "simple",
+        disable_numparse=True,
         colalign=align,
     )

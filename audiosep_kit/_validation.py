@@ -35,9 +35,7 @@ def check_format_version(
     """
     version = int(found) if isinstance(found, str) and found.isdigit() else found
     if isinstance(version, bool) or not isinstance(version, int) or version not in supported:
-        raise error(
-            f"{what} has format_version {found!r}; this audiosep-kit reads {sorted(supported)}. {fix}"
-        )
+        raise error(f"{what} has format_version {found!r}; this audiosep-kit reads {sorted(supported)}. {fix}")
     return version
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-_PACKAGES = ("audiosep-kit", "torch", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "soundfile", "soxr", "scikit-learn")
+_PACKAGES = (
+    "audiosep-kit",
+    "torch",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "soundfile",
+    "soxr",
+    "scikit-learn",
+)
 
 
 def package_versions() -> dict[str, str]:

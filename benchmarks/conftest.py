@@ -109,8 +109,10 @@ def bench_backend(bench_mode, bench_weights, bench_config, bench_artifacts):
     def get(label: str):
         spec = BackendSpec.parse(label)
         if bench_mode.quick and spec.name in _SLOW_COMPILERS:
-            pytest.skip(f"quick mode: {spec.name} compiles the encoder with Inductor for minutes on this machine; "
-                        "run `make bench` (pytest benchmarks --benchmark-only) to measure it")
+            pytest.skip(
+                f"quick mode: {spec.name} compiles the encoder with Inductor for minutes on this machine; "
+                "run `make bench` (pytest benchmarks --benchmark-only) to measure it"
+            )
         if label not in built:
             backends, skipped = build_backends([spec], bench_weights, bench_config, "cpu")
             if skipped:

@@ -34,8 +34,9 @@ def _check_features(got: np.ndarray, ref: np.ndarray, precision: str) -> dict:
 @pytest.mark.parametrize("duration", [1.0, 5.0], ids=["1s", "5s"])
 @pytest.mark.parametrize("batch", [1, 8], ids=["b1", "b8"])
 @pytest.mark.parametrize("label", BACKENDS)
-def test_latency(benchmark, label, batch, duration, bench_mode, bench_backend, bench_inputs, eager_reference,
-                 bench_weights):
+def test_latency(
+    benchmark, label, batch, duration, bench_mode, bench_backend, bench_inputs, eager_reference, bench_weights
+):
     import torch
 
     from audiosep_kit.bench import latency_summary, peak_rss_during, throughput
@@ -54,11 +55,21 @@ def test_latency(benchmark, label, batch, duration, bench_mode, bench_backend, b
     got = benchmark.pedantic(run, rounds=bench_mode.rounds, warmup_rounds=bench_mode.warmup_rounds, iterations=1)
     quality = _check_features(got, eager_reference(batch, duration), backend.precision)
     _, memory = peak_rss_during(lambda: backend.run(x))
-    timed = seconds[bench_mode.warmup_rounds:] if not benchmark.disabled else seconds
+    timed = seconds[bench_mode.warmup_rounds :] if not benchmark.disabled else seconds
     latency = latency_summary(timed)
     benchmark.extra_info.update(
-        mode=bench_mode.name, backend=backend.name, precision=backend.precision, batch=batch,
-        nominal_duration_s=duration, samples=x.shape[1], **throughput(batch, x.shape[1], latency["p50_s"]),
-        **latency, **memory, **quality, **{k: v for k, v in cold.items() if v is not None},
-        executed=backend.executed(), threads=torch.get_num_threads(), weights=bench_weights.describe(),
+        mode=bench_mode.name,
+        backend=backend.name,
+        precision=backend.precision,
+        batch=batch,
+        nominal_duration_s=duration,
+        samples=x.shape[1],
+        **throughput(batch, x.shape[1], latency["p50_s"]),
+        **latency,
+        **memory,
+        **quality,
+        **{k: v for k, v in cold.items() if v is not None},
+        executed=backend.executed(),
+        threads=torch.get_num_threads(),
+        weights=bench_weights.describe(),
     )

@@ -17,7 +17,6 @@ import soxr
 from audiosep_kit.errors import AudioDecodeError
 from audiosep_kit.model import MIN_SAMPLES, SAMPLE_RATE
 
-
 RESAMPLER = "soxr-HQ"
 #: File endings a folder walk picks up (what libsndfile decodes, and the compressed kinds it may).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".au", ".mp3", ".opus", ".w64", ".caf")

@@ -23,13 +23,18 @@ from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.model import HOP, LAYERS, SAMPLE_RATE
 
-
 #: ENCODER_SPEC §5.2: the two STFT Conv1d kernels, per STFT frame (2 x 1025 x 2048).
 STFT_MAC_PER_FRAME = 4_198_400
 #: ENCODER_SPEC §5.2: MAC per *padded* input frame of each stage (FiLM Linears negligible).
 STAGE_MAC_PER_PADDED_FRAME = {
-    "pre_conv": 32_768, "block1": 18_874_368, "block2": 14_680_064, "block3": 14_680_064,
-    "block4": 14_680_064, "block5": 9_240_576, "block6": 2_654_208, "center": 1_327_104,
+    "pre_conv": 32_768,
+    "block1": 18_874_368,
+    "block2": 14_680_064,
+    "block3": 14_680_064,
+    "block4": 14_680_064,
+    "block5": 9_240_576,
+    "block6": 2_654_208,
+    "center": 1_327_104,
 }
 _TIME_MULTIPLE = 32
 
@@ -95,8 +100,12 @@ def measure_peak(dtype: str = "fp32", size: int = 2048, repeats: int = 5) -> Pea
                 seconds = time_calls(fn, warmup=1, repeats=repeats)
             except RuntimeError:  # oneDNN has no kernel for this dtype on this CPU (bf16 without AVX512-BF16)
                 continue
-            peak = Peak(dtype, size, flop / min(seconds), flop / float(np.median(seconds)), torch.get_num_threads(), method)
+            peak = Peak(
+                dtype, size, flop / min(seconds), flop / float(np.median(seconds)), torch.get_num_threads(), method
+            )
             best = peak if best is None or peak.best_gflops > best.best_gflops else best
+    if best is None:
+        raise ConfigError(f"no matmul method ran for dtype {dtype!r} on this machine.")
     return best
 
 
@@ -134,7 +143,9 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
 def throughput(batch: int, num_samples: int, seconds: float) -> dict[str, float]:
     """Clips/s, seconds of audio per second, and real-time factor (compute s per audio s; < 1 is faster)."""
     if seconds <= 0 or batch < 1 or num_samples < 1:
-        raise ConfigError(f"throughput needs seconds > 0, batch >= 1, samples >= 1; got {seconds}, {batch}, {num_samples}.")
+        raise ConfigError(
+            f"throughput needs seconds > 0, batch >= 1, samples >= 1; got {seconds}, {batch}, {num_samples}."
+        )
     audio = batch * num_samples / SAMPLE_RATE
     return {
         "clips_per_second": batch / seconds,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ class BackendSpec:
     precision: str
 
     @classmethod
-    def parse(cls, text: str) -> "BackendSpec":
+    def parse(cls, text: str) -> BackendSpec:
         """``name[:precision]``; without a precision, the backend's default (fast: bf16, others fp32)."""
         name, _, precision = text.strip().partition(":")
         return cls(name, precision or default_precision(name))
@@ -110,21 +111,30 @@ def _time_shape(built: dict, x: np.ndarray, warmup: int, repeats: int) -> dict[s
     """Cold first call, warm-up, peak RSS, then ``repeats`` rounds interleaved across backends."""
     stats = {}
     for label, (backend, _) in built.items():
-        first = time_calls(lambda: backend.run(x), warmup=0, repeats=1)[0]  # cold: may include compilation
+        first = time_calls(partial(backend.run, x), warmup=0, repeats=1)[0]  # cold: may include compilation
         for _ in range(warmup - 1):
             backend.run(x)
-        _, memory = peak_rss_during(lambda: backend.run(x))  # also the last warm-up call
+        _, memory = peak_rss_during(partial(backend.run, x))  # also the last warm-up call
         stats[label] = {"first_call_s": first, **memory, "seconds": []}
     for _ in range(repeats):
         for label, (backend, _) in built.items():
-            stats[label]["seconds"] += time_calls(lambda: backend.run(x), warmup=0, repeats=1)
+            stats[label]["seconds"] += time_calls(partial(backend.run, x), warmup=0, repeats=1)
     return stats
 
 
 def run_bench(
-    weights, config, specs: Sequence[BackendSpec], *, batch_sizes: Sequence[int] = (1, 8),
-    durations: Sequence[float] = (1.0, 5.0), repeats: int = 5, warmup: int = 1, device: str = "cpu",
-    clips_dir: str | Path | None = None, quality_clips: int = 8, peaks: dict[str, Peak] | None = None,
+    weights,
+    config,
+    specs: Sequence[BackendSpec],
+    *,
+    batch_sizes: Sequence[int] = (1, 8),
+    durations: Sequence[float] = (1.0, 5.0),
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str = "cpu",
+    clips_dir: str | Path | None = None,
+    quality_clips: int = 8,
+    peaks: dict[str, Peak] | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Rows (one per backend x batch x duration) and the backends skipped with their reason.
 
@@ -151,8 +161,12 @@ def run_bench(
                 stats = shape_stats[batch][label]
                 eager_p50 = latency_summary(shape_stats[batch]["eager:fp32"]["seconds"])["p50_s"]
                 row = _row(label, backend, cold, stats, batch, samples, eager_p50, cosine, peaks, config)
-                row.update(input="real clips" if clips_dir else "noise + tones", quality_clips=quality_clips,
-                           threads=torch.get_num_threads(), weights=weights.describe())
+                row.update(
+                    input="real clips" if clips_dir else "noise + tones",
+                    quality_clips=quality_clips,
+                    threads=torch.get_num_threads(),
+                    weights=weights.describe(),
+                )
                 rows.append(row)
     return rows, skipped
 
@@ -164,19 +178,37 @@ def _row(label, backend, cold, stats, batch, samples, eager_p50, cosine, peaks, 
     achieved = gflop * rates["clips_per_second"]
     peak = peaks.get("bf16" if backend.precision == "bf16" else "fp32")
     return {
-        "backend": backend.name, "precision": backend.precision, "label": label, "batch": batch,
-        "duration_s": samples / SAMPLE_RATE, "samples": samples, **cold, "first_call_s": stats["first_call_s"],
-        **latency, **rates, "speedup_vs_eager": eager_p50 / latency["p50_s"], "cosine_vs_fp32": cosine,
-        "gflop_per_clip": gflop, "achieved_gflops": achieved,
+        "backend": backend.name,
+        "precision": backend.precision,
+        "label": label,
+        "batch": batch,
+        "duration_s": samples / SAMPLE_RATE,
+        "samples": samples,
+        **cold,
+        "first_call_s": stats["first_call_s"],
+        **latency,
+        **rates,
+        "speedup_vs_eager": eager_p50 / latency["p50_s"],
+        "cosine_vs_fp32": cosine,
+        "gflop_per_clip": gflop,
+        "achieved_gflops": achieved,
         "peak_gflops": peak.best_gflops if peak else None,
         "percent_of_peak": 100 * achieved / peak.best_gflops if peak else None,
-        "peak_rss_mb": stats["peak_rss_mb"], "peak_rss_method": stats["peak_rss_method"],
+        "peak_rss_mb": stats["peak_rss_mb"],
+        "peak_rss_method": stats["peak_rss_method"],
         "executed": backend.executed(),
     }
 
 
-def end_to_end(extractor, paths: Sequence[str | Path], out_dir: str | Path, *, repeats: int = 2,
-               workers: int = 2, chunk_size: int = 64) -> dict:
+def end_to_end(
+    extractor,
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    repeats: int = 2,
+    workers: int = 2,
+    chunk_size: int = 64,
+) -> dict:
     """Throughput of ``extract_to_store`` (decode + resample + model + store) against the model alone
     on the same decoded clips, same batching; runs interleaved ``repeats`` times, medians reported."""
     start = time.perf_counter()
@@ -188,17 +220,24 @@ def end_to_end(extractor, paths: Sequence[str | Path], out_dir: str | Path, *, r
     for _ in range(repeats):
         model += time_calls(lambda: extractor.embed_waves(waves), warmup=0, repeats=1)
         start = time.perf_counter()
-        store = extract_to_store(extractor, list(paths), out_dir, workers=workers, chunk_size=chunk_size,
-                                 overwrite=True, progress=False)
+        store = extract_to_store(
+            extractor, list(paths), out_dir, workers=workers, chunk_size=chunk_size, overwrite=True, progress=False
+        )
         full.append(time.perf_counter() - start)
     model_s, full_s = float(np.median(model)), float(np.median(full))
     return {
-        "files": len(waves), "audio_seconds": audio_s, "decode_only_s": decode_s,
-        "model_only_s": model_s, "end_to_end_s": full_s,
+        "files": len(waves),
+        "audio_seconds": audio_s,
+        "decode_only_s": decode_s,
+        "model_only_s": model_s,
+        "end_to_end_s": full_s,
         "model_only_audio_seconds_per_second": audio_s / model_s,
         "end_to_end_audio_seconds_per_second": audio_s / full_s,
         "end_to_end_fraction_of_model_only": model_s / full_s,
         "failed_files": int(len(store.failures())) if store is not None else 0,
-        "backend": extractor.backend.name, "precision": extractor.backend.precision,
-        "batch_size": extractor.batch_size, "workers": workers, "repeats": repeats,
+        "backend": extractor.backend.name,
+        "precision": extractor.backend.precision,
+        "batch_size": extractor.batch_size,
+        "workers": workers,
+        "repeats": repeats,
     }

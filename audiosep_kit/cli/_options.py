@@ -13,7 +13,6 @@ from audiosep_kit.errors import AudioSepKitError
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
 
 
-
 def checkpoint_option(fn: Callable) -> Callable:
     fn = click.option(
         "--trust-checkpoint/--no-trust-checkpoint",
@@ -33,13 +32,27 @@ def checkpoint_option(fn: Callable) -> Callable:
 def encoder_options(fn: Callable) -> Callable:
     """--film, --condition, --layer, --pooling, --pad-to-32 (the EncoderConfig fields)."""
     options = [
-        click.option("--film", type=click.Choice(FILM_MODES), default="none", show_default=True, help="FiLM conditioning."),
-        click.option("--condition", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                     help="512-d condition vector (.npy) for --film query."),
-        click.option("--layer", type=click.Choice(LAYERS), default="center", show_default=True, help="Which block to tap."),
-        click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True, help="Pooling of the map."),
-        click.option("--pad-to-32/--no-pad-to-32", default=True, show_default=True,
-                     help="Pad time to a multiple of 32 frames (official); --no-pad-to-32 is the seed's variant."),
+        click.option(
+            "--film", type=click.Choice(FILM_MODES), default="none", show_default=True, help="FiLM conditioning."
+        ),
+        click.option(
+            "--condition",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="512-d condition vector (.npy) for --film query.",
+        ),
+        click.option(
+            "--layer", type=click.Choice(LAYERS), default="center", show_default=True, help="Which block to tap."
+        ),
+        click.option(
+            "--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True, help="Pooling of the map."
+        ),
+        click.option(
+            "--pad-to-32/--no-pad-to-32",
+            default=True,
+            show_default=True,
+            help="Pad time to a multiple of 32 frames (official); --no-pad-to-32 is the seed's variant.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -90,8 +103,9 @@ class CommaList(click.ParamType):
         try:
             out = tuple(dict.fromkeys(self.convert_item(item) for item in items))
         except ValueError:
-            self.fail(f"expected comma-separated {self.convert_item.__name__} values, e.g. '1,8'; got {value!r}.",
-                      param, ctx)
+            self.fail(
+                f"expected comma-separated {self.convert_item.__name__} values, e.g. '1,8'; got {value!r}.", param, ctx
+            )
         if not out:
             self.fail(f"expected at least one value; got {value!r}.", param, ctx)
         if self.positive and any(v <= 0 for v in out):

@@ -19,7 +19,6 @@ import torch
 from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
-
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
 from audiosep_kit.cli._options import CommaList, encoder_options, report_errors
 from audiosep_kit.model import EncoderConfig, load_weights
@@ -63,8 +62,10 @@ def _arithmetic(durations: list[float], config) -> str:
     for d in durations:
         samples = int(round(d * 32_000))
         macs = encoder_macs(samples, layer=config.layer, pad_to_32=config.pad_to_32)
-        parts.append(f"{d:g} s clip: {macs / 1e9:.2f} GMAC = {2 * macs / 1e9:.1f} GFLOP "
-                     f"({gflop_per_audio_second(samples, layer=config.layer, pad_to_32=config.pad_to_32):.2f} GFLOP per audio s)")
+        parts.append(
+            f"{d:g} s clip: {macs / 1e9:.2f} GMAC = {2 * macs / 1e9:.1f} GFLOP "
+            f"({gflop_per_audio_second(samples, layer=config.layer, pad_to_32=config.pad_to_32):.2f} GFLOP per audio s)"
+        )
     return "encoder arithmetic (ENCODER_SPEC §5.2): " + "; ".join(parts)
 
 
@@ -79,62 +80,128 @@ def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batc
     engine = make_backend(spec.name, weights, config, device, **spec.options())
     extractor = FeatureExtractor(engine, weights, config, batch_size=batch)
     with tempfile.TemporaryDirectory(prefix="audiosep-bench-") as tmp:
-        return {"kind": "end_to_end", "folder": str(folder),
-                **end_to_end(extractor, audio_files(folder), Path(tmp) / "store")}
+        return {
+            "kind": "end_to_end",
+            "folder": str(folder),
+            **end_to_end(extractor, audio_files(folder), Path(tmp) / "store"),
+        }
 
 
 def _machine(peaks: dict) -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-            "peaks": {k: vars(v) for k, v in peaks.items()}}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "peaks": {k: vars(v) for k, v in peaks.items()},
+    }
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--backends", default=DEFAULT_BACKENDS, show_default=True,
-              help="Comma list of name[:precision]: eager, compile, aoti, onnx[:fp16], fast[:bf16|fp32].")
+@click.option(
+    "--backends",
+    default=DEFAULT_BACKENDS,
+    show_default=True,
+    help="Comma list of name[:precision]: eager, compile, aoti, onnx[:fp16], fast[:bf16|fp32].",
+)
 @click.option("--batch-sizes", type=CommaList(int, positive=True), default="1,8", show_default=True)
-@click.option("--durations", type=CommaList(float, positive=True), default="1,5", show_default=True,
-              help="Clip lengths in seconds.")
+@click.option(
+    "--durations",
+    type=CommaList(float, positive=True),
+    default="1,5",
+    show_default=True,
+    help="Clip lengths in seconds.",
+)
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch (and ORT intra-op) threads.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Interleaved timed rounds.")
 @click.option("--warmup", type=click.IntRange(1), default=1, show_default=True, help="Untimed calls per shape.")
-@click.option("--checkpoint", default="random:0", show_default=True,
-              help="Weights; random:SEED is labelled random in every row.")
+@click.option(
+    "--checkpoint", default="random:0", show_default=True, help="Weights; random:SEED is labelled random in every row."
+)
 @encoder_options
-@click.option("--clips", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder of real clips for inputs and cosine (else deterministic noise + tones).")
+@click.option(
+    "--clips",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of real clips for inputs and cosine (else deterministic noise + tones).",
+)
 @click.option("--quality-clips", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--peak/--no-peak", default=True, show_default=True, help="Measure the matmul peak (fp32, bf16).")
 @click.option("--peak-size", type=click.IntRange(64, 4096), default=2048, show_default=True)
-@click.option("--end-to-end", "e2e_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Also time audiosep-extract's pipeline over this folder against the model alone.")
+@click.option(
+    "--end-to-end",
+    "e2e_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Also time audiosep-extract's pipeline over this folder against the model alone.",
+)
 @click.option("--e2e-backend", default="fast:bf16", show_default=True)
 @click.option("--e2e-batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the rows (a JSON list) here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the rows (a JSON list) here.",
+)
 @report_errors
-def main(backends, batch_sizes, durations, threads, device, repeats, warmup, checkpoint, film, condition, layer,
-         pooling, pad_to_32, clips, quality_clips, peak, peak_size, e2e_dir, e2e_backend, e2e_batch_size,
-         json_path) -> None:
+def main(
+    backends,
+    batch_sizes,
+    durations,
+    threads,
+    device,
+    repeats,
+    warmup,
+    checkpoint,
+    film,
+    condition,
+    layer,
+    pooling,
+    pad_to_32,
+    clips,
+    quality_clips,
+    peak,
+    peak_size,
+    e2e_dir,
+    e2e_backend,
+    e2e_batch_size,
+    json_path,
+) -> None:
     """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
     if threads:
         torch.set_num_threads(threads)
     specs = [BackendSpec.parse(s) for s in backends.split(",") if s.strip()]
     sizes, lengths = list(batch_sizes), list(durations)
-    config = EncoderConfig(film=film, condition=read_condition(condition), layer=layer, pooling=pooling,
-                           pad_to_32=pad_to_32)
+    config = EncoderConfig(
+        film=film, condition=read_condition(condition), layer=layer, pooling=pooling, pad_to_32=pad_to_32
+    )
     weights = load_weights(checkpoint)
     if weights.is_random:
         click.echo(f"note: {weights.source} weights are RANDOM (official-style init); quality numbers describe them.")
     peaks = _peaks(peak, peak_size)
     for p in peaks.values():
-        click.echo(f"machine peak {p.dtype}: {p.best_gflops:.0f} GFLOP/s best, {p.median_gflops:.0f} median "
-                   f"({p.method} {p.size}x{p.size}, {p.threads} threads)")
+        click.echo(
+            f"machine peak {p.dtype}: {p.best_gflops:.0f} GFLOP/s best, {p.median_gflops:.0f} median "
+            f"({p.method} {p.size}x{p.size}, {p.threads} threads)"
+        )
     click.echo(_arithmetic(lengths, config))
-    rows, skipped = run_bench(weights, config, specs, batch_sizes=sizes, durations=lengths, repeats=repeats,
-                              warmup=warmup, device=device, clips_dir=clips, quality_clips=quality_clips, peaks=peaks)
-    click.echo(f"inputs: {'real clips from ' + str(clips) if clips else 'deterministic noise + tones'}; "
-               f"cosine = min over {quality_clips} clips vs eager fp32; {repeats} interleaved rounds, p50 reported")
+    rows, skipped = run_bench(
+        weights,
+        config,
+        specs,
+        batch_sizes=sizes,
+        durations=lengths,
+        repeats=repeats,
+        warmup=warmup,
+        device=device,
+        clips_dir=clips,
+        quality_clips=quality_clips,
+        peaks=peaks,
+    )
+    click.echo(
+        f"inputs: {'real clips from ' + str(clips) if clips else 'deterministic noise + tones'}; "
+        f"cosine = min over {quality_clips} clips vs eager fp32; {repeats} interleaved rounds, p50 reported"
+    )
     click.echo(format_table(rows))
     for label, reason in skipped.items():
         click.echo(f"skipped {label}: {reason}")
@@ -142,9 +209,11 @@ def main(backends, batch_sizes, durations, threads, device, repeats, warmup, che
     out = [{"format_version": FORMAT_VERSION, "kind": "latency", **r, "machine": machine} for r in rows]
     if e2e_dir is not None:
         e2e = _end_to_end(e2e_dir, e2e_backend, weights, config, device, e2e_batch_size)
-        click.echo(f"end-to-end ({e2e['backend']}:{e2e['precision']}, {e2e['files']} files, {e2e['audio_seconds']:.1f} s "
-                   f"of audio): pipeline {e2e['end_to_end_audio_seconds_per_second']:.2f} audio s/s vs model only "
-                   f"{e2e['model_only_audio_seconds_per_second']:.2f} = {100 * e2e['end_to_end_fraction_of_model_only']:.1f} %")
+        click.echo(
+            f"end-to-end ({e2e['backend']}:{e2e['precision']}, {e2e['files']} files, {e2e['audio_seconds']:.1f} s "
+            f"of audio): pipeline {e2e['end_to_end_audio_seconds_per_second']:.2f} audio s/s vs model only "
+            f"{e2e['model_only_audio_seconds_per_second']:.2f} = {100 * e2e['end_to_end_fraction_of_model_only']:.1f} %"
+        )
         out.append({"format_version": FORMAT_VERSION, **e2e, "machine": machine})
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

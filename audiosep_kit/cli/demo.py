@@ -47,13 +47,18 @@ def run_demo(out: Path, checkpoint: str, task: str, data_root: Path | None, head
         click.echo(f"generated a labelled demo set (Speech Commands layout) in {data_root}")
     weights = load_weights(checkpoint)
     if weights.is_random:
-        click.echo(f"weights: {weights.source} — RANDOM weights (no checkpoint given); numbers show the pipeline works, not what AudioSep features are worth")
+        click.echo(
+            f"weights: {weights.source} — RANDOM weights (no checkpoint given); numbers show the pipeline "
+            "works, not what AudioSep features are worth"
+        )
 
     started = _step("export ONNX (dynamic batch and length), check and verify against eager")
     export = export_onnx(weights, EncoderConfig(), out / "encoder.onnx", sweep="quick")
     worst = export.report.get("worst", {})
-    click.echo(f"{export.path}: verification {export.report.get('status')} (worst max_abs {worst.get('max_abs'):.2e}, "
-               f"min cosine {worst.get('min_cosine'):.8f}; {time.perf_counter() - started:.1f} s)")
+    click.echo(
+        f"{export.path}: verification {export.report.get('status')} (worst max_abs {worst.get('max_abs'):.2e}, "
+        f"min cosine {worst.get('min_cosine'):.8f}; {time.perf_counter() - started:.1f} s)"
+    )
 
     started = _step(f"extract through the onnx backend and evaluate task {task!r}")
     extraction = ExtractionConfig(checkpoint=checkpoint, backend="onnx", model_path=str(export.path))
@@ -66,30 +71,53 @@ def run_demo(out: Path, checkpoint: str, task: str, data_root: Path | None, head
 
     _step("parity: eager (reference) versus onnx on real clips of the task")
     clips = _parity_clips(load_examples(task, data_root))
-    _, parity = run_parity(weights, EncoderConfig(), clips, ["onnx"], options={"onnx": {"model_path": str(export.path)}})
+    _, parity = run_parity(
+        weights, EncoderConfig(), clips, ["onnx"], options={"onnx": {"model_path": str(export.path)}}
+    )
     summary = {
         "weights": weights.describe(),
         "onnx": str(export.path),
         "task": task,
-        "heads": {h: {k: v for k, v in r.items() if k.endswith("_mean") or k.endswith("_std")}
-                  for h, r in evaluation.report["heads"].items()},
-        "parity": [{"backend": p.backend, "precision": p.precision, "passed": p.passed,
-                    "providers": p.executed.get("providers"), **p.summary()} for p in parity],
+        "heads": {
+            h: {k: v for k, v in r.items() if k.endswith("_mean") or k.endswith("_std")}
+            for h, r in evaluation.report["heads"].items()
+        },
+        "parity": [
+            {
+                "backend": p.backend,
+                "precision": p.precision,
+                "passed": p.passed,
+                "providers": p.executed.get("providers"),
+                **p.summary(),
+            }
+            for p in parity
+        ],
     }
     for entry in summary["parity"]:
-        click.echo(f"eager vs {entry['backend']} ({entry['precision']}, {entry['providers']}): max_abs {entry['max_abs']:.2e}, "
-                   f"max_rel {entry['max_rel']:.2e}, min cosine {entry['min_cosine']:.8f}, "
-                   f"argmax agreement {entry['argmax_agreement']:.2f}, within tolerance: {entry['passed']}")
+        click.echo(
+            f"eager vs {entry['backend']} ({entry['precision']}, {entry['providers']}): "
+            f"max_abs {entry['max_abs']:.2e}, "
+            f"max_rel {entry['max_rel']:.2e}, min cosine {entry['min_cosine']:.8f}, "
+            f"argmax agreement {entry['argmax_agreement']:.2f}, within tolerance: {entry['passed']}"
+        )
     atomic_write_text(out / "demo_summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"), show_default=True)
-@click.option("--checkpoint", default=None, help="Checkpoint; default $AUDIOSEP_CHECKPOINT, pretrained_models/, else random:0.")
-@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Real data root (folders as in ../shared/data); default: a generated demo set.")
-@click.option("--task", default=None, help="Task to evaluate (default demo-words, or speechcommands-v2 with --data-root).")
+@click.option(
+    "--checkpoint", default=None, help="Checkpoint; default $AUDIOSEP_CHECKPOINT, pretrained_models/, else random:0."
+)
+@click.option(
+    "--data-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Real data root (folders as in ../shared/data); default: a generated demo set.",
+)
+@click.option(
+    "--task", default=None, help="Task to evaluate (default demo-words, or speechcommands-v2 with --data-root)."
+)
 @click.option("--heads", type=CommaList(str), default="linear,mlp3,logreg", show_default=True)
 @report_errors
 def main(out: Path, checkpoint: str | None, data_root: Path | None, task: str | None, heads: tuple[str, ...]) -> None:

@@ -32,39 +32,98 @@ from audiosep_kit.runtime import backend_names
 __all__ = ["main", "run", "eval_options", "run_from_options"]
 
 
-
 def eval_options(fn: Callable) -> Callable:
     """Every option of an evaluation run, shared by the top-level command and ``run``."""
     options = [
         click.option("--task", default=None, help="Task name (e.g. esc50, speechcommands-v2, icbhi)."),
-        click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                     help="Precomputed {'features','labels'} .pt in the task's metadata order (no extraction)."),
-        click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_ROOT_ENV,
-                     default=None, help=f"Folder holding the datasets (default: ${DATA_ROOT_ENV})."),
-        click.option("--heads", type=CommaList(str), default="linear,mlp3,logreg", show_default=True,
-                     help="Comma-separated heads (linear, mlp3, logreg)."),
+        click.option(
+            "--features",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Precomputed {'features','labels'} .pt in the task's metadata order (no extraction).",
+        ),
+        click.option(
+            "--data-root",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar=DATA_ROOT_ENV,
+            default=None,
+            help=f"Folder holding the datasets (default: ${DATA_ROOT_ENV}).",
+        ),
+        click.option(
+            "--heads",
+            type=CommaList(str),
+            default="linear,mlp3,logreg",
+            show_default=True,
+            help="Comma-separated heads (linear, mlp3, logreg).",
+        ),
         click.option("--seeds", type=CommaList(int), default="0", show_default=True, help="Comma-separated seeds."),
-        click.option("--protocol", type=click.Choice(PROTOCOL_CHOICES), default="official", show_default=True,
-                     help="official: the task's folds/split, selection on validation; seed-project: the seed "
-                          "project's LEAKY 80/20 protocol (best test epoch), labelled leaky."),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Run folder (default: runs/<task>_<protocol>_<time>)."),
-        click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-                     help="Device for extraction and torch heads; cuda without CUDA is an error."),
-        click.option("--backend", type=click.Choice(backend_names()), default="eager",
-                     show_default=True, help="Extraction backend."),
-        click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                     help="Exported artifact for the onnx / aoti backends."),
-        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Feature cache folder (default: $AUDIOSEP_CACHE/features, i.e. ~/.cache/audiosep-kit/features)."),
-        click.option("--allow-missing/--no-allow-missing", default=False, show_default=True,
-                     help="Skip examples whose audio is absent (partial datasets) instead of failing."),
-        click.option("--max-epochs", type=click.IntRange(1), default=100, show_default=True,
-                     help="Most epochs per torch-head fit (the seed protocol always uses 100)."),
-        click.option("--patience", type=click.IntRange(1), default=20, show_default=True,
-                     help="Early-stopping patience in epochs (on validation accuracy)."),
-        click.option("--refit/--no-refit", default=False, show_default=True,
-                     help="Retrain the selected model on train+validation before testing."),
+        click.option(
+            "--protocol",
+            type=click.Choice(PROTOCOL_CHOICES),
+            default="official",
+            show_default=True,
+            help="official: the task's folds/split, selection on validation; seed-project: the seed "
+            "project's LEAKY 80/20 protocol (best test epoch), labelled leaky.",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Run folder (default: runs/<task>_<protocol>_<time>).",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(("cpu", "cuda")),
+            default="cpu",
+            show_default=True,
+            help="Device for extraction and torch heads; cuda without CUDA is an error.",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(backend_names()),
+            default="eager",
+            show_default=True,
+            help="Extraction backend.",
+        ),
+        click.option(
+            "--model-path",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="Exported artifact for the onnx / aoti backends.",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Feature cache folder (default: $AUDIOSEP_CACHE/features, i.e. ~/.cache/audiosep-kit/features).",
+        ),
+        click.option(
+            "--allow-missing/--no-allow-missing",
+            default=False,
+            show_default=True,
+            help="Skip examples whose audio is absent (partial datasets) instead of failing.",
+        ),
+        click.option(
+            "--max-epochs",
+            type=click.IntRange(1),
+            default=100,
+            show_default=True,
+            help="Most epochs per torch-head fit (the seed protocol always uses 100).",
+        ),
+        click.option(
+            "--patience",
+            type=click.IntRange(1),
+            default=20,
+            show_default=True,
+            help="Early-stopping patience in epochs (on validation accuracy).",
+        ),
+        click.option(
+            "--refit/--no-refit",
+            default=False,
+            show_default=True,
+            help="Retrain the selected model on train+validation before testing.",
+        ),
     ]
     fn = encoder_options(checkpoint_option(fn))
     for option in reversed(options):
@@ -88,8 +147,7 @@ def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
     if not kw["task"]:
         raise click.UsageError("--task is required (e.g. --task esc50).")
-    options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"],
-                          refit=kw["refit"])
+    options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
     out = _out_dir(kw["out_dir"], kw["task"], kw["protocol"])
     common = {"data_root": kw["data_root"], "out_dir": out, "progress": _progress}

@@ -77,32 +77,71 @@ def main() -> None:
 
 
 def _export_options(fn):
-    fn = click.option("--sweep", type=click.Choice(["quick", "full"]), default="full", show_default=True,
-                      help="Verification lengths: quick = 1025, 0.5 s, 1 s, 3.3 s; full adds 5, 10 and 30 s.")(fn)
-    fn = click.option("--verify/--no-verify", default=True, show_default=True,
-                      help="Verify against eager before keeping the artifact.")(fn)
+    fn = click.option(
+        "--sweep",
+        type=click.Choice(["quick", "full"]),
+        default="full",
+        show_default=True,
+        help="Verification lengths: quick = 1025, 0.5 s, 1 s, 3.3 s; full adds 5, 10 and 30 s.",
+    )(fn)
+    fn = click.option(
+        "--verify/--no-verify",
+        default=True,
+        show_default=True,
+        help="Verify against eager before keeping the artifact.",
+    )(fn)
     return fn
 
 
 @main.command("onnx", context_settings=_CONTEXT)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Target .onnx file.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Target .onnx file."
+)
 @checkpoint_option
 @encoder_options
 @click.option("--opset", type=click.IntRange(min=17), default=18, show_default=True, help="ONNX opset (>= 17).")
-@click.option("--fp16/--fp32", default=False, show_default=True,
-              help="Blocks in float16 (front end stays float32); verified by cosine >= 0.999.")
-@click.option("--save-optimized", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also save ONNX Runtime's optimised graph (level 'extended') here.")
+@click.option(
+    "--fp16/--fp32",
+    default=False,
+    show_default=True,
+    help="Blocks in float16 (front end stays float32); verified by cosine >= 0.999.",
+)
+@click.option(
+    "--save-optimized",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save ONNX Runtime's optimised graph (level 'extended') here.",
+)
 @_export_options
 @report_errors
-def onnx_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, opset, fp16,
-                 save_optimized, verify, sweep) -> None:
+def onnx_command(
+    output,
+    checkpoint,
+    trust_checkpoint,
+    film,
+    condition,
+    layer,
+    pooling,
+    pad_to_32,
+    opset,
+    fp16,
+    save_optimized,
+    verify,
+    sweep,
+) -> None:
     """Export to ONNX (dynamic batch and samples), check, verify against eager, then keep."""
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
-        result = export_onnx(weights, config, output, opset=opset, precision="fp16" if fp16 else "fp32",
-                             verify=verify, sweep=sweep, save_optimized=save_optimized)
+        result = export_onnx(
+            weights,
+            config,
+            output,
+            opset=opset,
+            precision="fp16" if fp16 else "fp32",
+            verify=verify,
+            sweep=sweep,
+            save_optimized=save_optimized,
+        )
     except VerificationError as exc:
         _fail_verification(exc)
     _echo_export(result)
@@ -111,15 +150,17 @@ def onnx_command(output, checkpoint, trust_checkpoint, film, condition, layer, p
 
 
 @main.command("aoti", context_settings=_CONTEXT)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Target .pt2 file.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Target .pt2 file."
+)
 @checkpoint_option
 @encoder_options
 @click.option("--device", default="cpu", show_default=True, help="Device to compile for: cpu or cuda[:N].")
 @_export_options
 @report_errors
-def aoti_command(output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify,
-                 sweep) -> None:
+def aoti_command(
+    output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify, sweep
+) -> None:
     """Package with torch.export + AOTInductor (C++ compile: minutes), verify, then keep."""
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
@@ -141,8 +182,11 @@ def _collect_clips(clips: tuple[Path, ...], golden: bool, golden_dir: Path | Non
         raise ConfigError(f"no audio files in {[str(c) for c in clips]} (give audio files or folders, or --golden).")
     if not found:
         found = synthetic_parity_clips()
-        click.echo(f"note: no clips given; using {len(found)} synthetic chirp-plus-noise clips "
-                   f"({', '.join(k.split(':')[1] for k in found)} samples).", err=True)
+        click.echo(
+            f"note: no clips given; using {len(found)} synthetic chirp-plus-noise clips "
+            f"({', '.join(k.split(':')[1] for k in found)} samples).",
+            err=True,
+        )
     return found
 
 
@@ -160,9 +204,22 @@ def _echo_parity(results) -> None:
     rows = []
     for r in results:
         s = r.summary()
-        verdict = f"skipped: {r.skipped}" if r.skipped is not None else f"{'pass' if r.passed else 'FAIL'} ({r.seconds:.1f} s)"
-        rows.append([r.backend, r.precision, s.get("max_abs"), s.get("max_rel"), s.get("min_cosine"),
-                     s.get("argmax_agreement"), verdict])
+        verdict = (
+            f"skipped: {r.skipped}"
+            if r.skipped is not None
+            else f"{'pass' if r.passed else 'FAIL'} ({r.seconds:.1f} s)"
+        )
+        rows.append(
+            [
+                r.backend,
+                r.precision,
+                s.get("max_abs"),
+                s.get("max_rel"),
+                s.get("min_cosine"),
+                s.get("argmax_agreement"),
+                verdict,
+            ]
+        )
     headers = ["backend", "prec", "max abs", "max rel", "min cos", "argmax", "verdict"]
     click.echo(format_table(rows, headers, formats=["", "", ".3g", ".3g", ".9f", ".3f", ""]))
 
@@ -170,25 +227,59 @@ def _echo_parity(results) -> None:
 @main.command("parity", context_settings=_CONTEXT)
 @click.argument("clips", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--golden", is_flag=True, help="Add the golden inputs a..e (and default to the golden checkpoint).")
-@click.option("--golden-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help=f"Golden set folder. Default: ${GOLDEN_ENV}, then <repo>/../shared/audiosep/golden.")
+@click.option(
+    "--golden-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help=f"Golden set folder. Default: ${GOLDEN_ENV}, then <repo>/../shared/audiosep/golden.",
+)
 @checkpoint_option
 @encoder_options
-@click.option("--backends", type=CommaList(str), default=None,
-              help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
-                   "Default: every registered backend at its default precision.")
+@click.option(
+    "--backends",
+    type=CommaList(str),
+    default=None,
+    help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
+    "Default: every registered backend at its default precision.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Device of the backends (eager reference: cpu).")
-@click.option("--onnx-model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Exported .onnx for the onnx backend (default: export into the cache).")
+@click.option(
+    "--onnx-model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Exported .onnx for the onnx backend (default: export into the cache).",
+)
 @click.option("--onnx-fp16", is_flag=True, help="The --onnx-model (or cached export) is the fp16 variant.")
-@click.option("--aoti-package", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Exported .pt2 for the aoti backend (default: compile into the cache, minutes).")
+@click.option(
+    "--aoti-package",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Exported .pt2 for the aoti backend (default: compile into the cache, minutes).",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Equal-length clips per run.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Save the report (JSON).")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save the report (JSON)."
+)
 @report_errors
-def parity_command(clips, golden, golden_dir, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32,
-                   backends, device, onnx_model, onnx_fp16, aoti_package, batch_size, json_path) -> None:
+def parity_command(
+    clips,
+    golden,
+    golden_dir,
+    checkpoint,
+    trust_checkpoint,
+    film,
+    condition,
+    layer,
+    pooling,
+    pad_to_32,
+    backends,
+    device,
+    onnx_model,
+    onnx_fp16,
+    aoti_package,
+    batch_size,
+    json_path,
+) -> None:
     """Run the same clips through each backend and compare with eager (CPU, float32).
 
     Without clips or --golden, synthetic clips are used. Tolerances: audiosep_kit.numerics.PRECISIONS

@@ -35,23 +35,55 @@ def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> list[Pat
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
-@click.option("--file-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file, one path a line.")
+@click.option(
+    "--file-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file, one path a line."
+)
 @checkpoint_option
-@click.option("--backend", type=click.Choice(backend_names()), default="eager", show_default=True,
-              help="Extraction backend (fast = fused CPU, bf16 by default).")
+@click.option(
+    "--backend",
+    type=click.Choice(backend_names()),
+    default="eager",
+    show_default=True,
+    help="Extraction backend (fast = fused CPU, bf16 by default).",
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--model-path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Exported artifact for the onnx / aoti backends.")
+@click.option(
+    "--model-path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Exported artifact for the onnx / aoti backends.",
+)
 @encoder_options
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--chunk-size", default=64, show_default=True, type=click.IntRange(1), help="Files per committed chunk.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Decoding threads.")
-@click.option("--max-seconds", default=DEFAULT_MAX_SECONDS, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--max-seconds", default=DEFAULT_MAX_SECONDS, show_default=True, type=click.FloatRange(min=0, min_open=True)
+)
 @click.option("--overwrite/--resume", default=False, show_default=True, help="Start over instead of resuming.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @report_errors
-def main(inputs, out_dir, file_list, checkpoint, trust_checkpoint, backend, device, model_path, film, condition, layer,
-         pooling, pad_to_32, batch_size, chunk_size, workers, max_seconds, overwrite, progress) -> None:
+def main(
+    inputs,
+    out_dir,
+    file_list,
+    checkpoint,
+    trust_checkpoint,
+    backend,
+    device,
+    model_path,
+    film,
+    condition,
+    layer,
+    pooling,
+    pad_to_32,
+    batch_size,
+    chunk_size,
+    workers,
+    max_seconds,
+    overwrite,
+    progress,
+) -> None:
     """Extract AudioSep encoder features of INPUTS (files and folders) into the store --out.
 
     Killed at any moment, the same command resumes: finished files are kept, never recomputed.
@@ -60,14 +92,30 @@ def main(inputs, out_dir, file_list, checkpoint, trust_checkpoint, backend, devi
     paths = collect_inputs(inputs, file_list)
     options = {"model_path": model_path} if model_path else {}
     extractor = FeatureExtractor.from_checkpoint(
-        require_checkpoint(checkpoint), backend=backend, device=device, film=film, condition=condition,
-        layer=layer, pooling=pooling, pad_to_32=pad_to_32, batch_size=batch_size, trust_pickle=trust_checkpoint,
+        require_checkpoint(checkpoint),
+        backend=backend,
+        device=device,
+        film=film,
+        condition=condition,
+        layer=layer,
+        pooling=pooling,
+        pad_to_32=pad_to_32,
+        batch_size=batch_size,
+        trust_pickle=trust_checkpoint,
         **options,
     )
     if extractor.weights.is_random:
         click.echo(f"note: {extractor.weights.source} weights are RANDOM (smoke run); the manifest says so.", err=True)
-    store = extract_to_store(extractor, paths, out_dir, chunk_size=chunk_size, workers=workers,
-                             max_seconds=max_seconds, overwrite=overwrite, progress=progress)
+    store = extract_to_store(
+        extractor,
+        paths,
+        out_dir,
+        chunk_size=chunk_size,
+        workers=workers,
+        max_seconds=max_seconds,
+        overwrite=overwrite,
+        progress=progress,
+    )
     summary = {"out": str(out_dir), **store.manifest.get("counts", {}), "last_run": store.manifest.get("last_run")}
     click.echo(json.dumps(summary))
     failures = store.failures()

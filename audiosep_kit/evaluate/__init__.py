@@ -10,10 +10,16 @@ from audiosep_kit.evaluate._heads import HEADS, HeadSpec, LinearHead, LogRegHead
 from audiosep_kit.evaluate._metrics import SCORES, compute_scores, score_names
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, load_precomputed
 from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, Protocol, RunResult, evaluate
-from audiosep_kit.evaluate._report import REPORT_FORMAT_VERSION, build_report, format_table, read_results
-from audiosep_kit.evaluate._report import write_run_dir
-from audiosep_kit.evaluate._runner import PROTOCOL_CHOICES, Evaluation, ExtractionConfig, RunConfig
-from audiosep_kit.evaluate._runner import evaluate_extracted, evaluate_features, evaluate_precomputed
+from audiosep_kit.evaluate._report import REPORT_FORMAT_VERSION, build_report, format_table, read_results, write_run_dir
+from audiosep_kit.evaluate._runner import (
+    PROTOCOL_CHOICES,
+    Evaluation,
+    ExtractionConfig,
+    RunConfig,
+    evaluate_extracted,
+    evaluate_features,
+    evaluate_precomputed,
+)
 
 __all__ = [
     "DEMO_WORDS",

@@ -27,8 +27,8 @@ import numpy as np
 import soundfile as sf
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate.tasks._task import Task
 from audiosep_kit.evaluate.tasks._speechcommands import DEMO_WORDS, LIST_FILES, NOISE_DIR, word_task
+from audiosep_kit.evaluate.tasks._task import Task
 
 SAMPLE_RATE = 16_000
 #: Pitch bands 160 Hz * 1.3**k stay well inside 8 kHz, with harmonics, up to this many words.

@@ -25,9 +25,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from audiosep_kit._devices import torch_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
-from audiosep_kit._devices import torch_device
 
 
 @contextmanager
@@ -55,7 +55,7 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
     Subclasses implement ``_check_params``, ``_fit_scaled`` (on standardised rows) and ``_proba``.
     """
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "_StandardizingHead":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> _StandardizingHead:
         """Fit on (X, y). (X_val, y_val), if given, is scaled with the training statistics and
         only ever scored (torch heads keep their best validation epoch), never trained on."""
         self._check_params()
@@ -310,7 +310,7 @@ class LogRegHead(_StandardizingHead):
         self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         self.model_ = model
         self.best_epoch_ = None
-        self.history_ = []
+        self.history_: list[dict] = []
         self.best_val_accuracy_ = None if val is None else float(np.mean(model.predict(val[0]) == val[1]))
 
     def _proba(self, Xs: np.ndarray) -> np.ndarray:
@@ -321,7 +321,7 @@ class LogRegHead(_StandardizingHead):
 class HeadSpec:
     """A registered head: its class, its small selection grid, and whether it trains by epochs."""
 
-    factory: type
+    factory: type[Any]
     grid: tuple[dict, ...] = field(default_factory=lambda: ({},))
     by_epoch: bool = True
 

@@ -19,7 +19,6 @@ from audiosep_kit._identity import file_sha256
 from audiosep_kit.errors import ArtifactMismatchError, DatasetError
 from audiosep_kit.evaluate.tasks import Example
 
-
 _SHOW_MISMATCHES = 5
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
@@ -38,7 +39,6 @@ from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate._heads import get_head_spec, make_head
 from audiosep_kit.evaluate._metrics import compute_scores, confusion, score_names
 from audiosep_kit.evaluate.tasks._task import Example, Task
-
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,9 @@ def carve_validation(
     return rows[tr], rows[va], how
 
 
-def seed_project_partitions(examples: Sequence[Example], task: Task, seed: int, options: EvalOptions) -> list[Partition]:
+def seed_project_partitions(
+    examples: Sequence[Example], task: Task, seed: int, options: EvalOptions
+) -> list[Partition]:
     """LEAKY: random stratified 80/20 of everything; validation is the test set (best test epoch)."""
     labels = np.array([e.label for e in examples])
     train, test = train_test_split(np.arange(len(examples)), test_size=0.2, stratify=labels, random_state=seed)
@@ -163,9 +165,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "folds": Protocol(
         "folds", False, "official folds; validation = the next fold; selection on validation only", fold_partitions
     ),
-    "split": Protocol(
-        "split", False, "official train/valid/test; selection on validation only", split_partitions
-    ),
+    "split": Protocol("split", False, "official train/valid/test; selection on validation only", split_partitions),
     "seed-project": Protocol(
         "seed-project",
         True,
@@ -205,19 +205,22 @@ def select_model(
     grid: Sequence[dict],
     params: dict,
     task: Task,
-) -> tuple[object, Selection]:
+) -> tuple[Any, Selection]:
     """Fit every grid point on train, score it on validation, return the best fitted head.
 
     This function receives no test rows by construction; the test split cannot influence it.
     """
     primary = score_names(task.scores)[0]
-    best, candidates = None, []
+    best: tuple[Any, float, dict] | None = None
+    candidates = []
     for point in grid:
         model = make_head(head, **{**params, **point}).fit(X_train, y_train, X_val, y_val)
         score = compute_scores(y_val, model.predict(X_val), task.label_names, (primary,))[primary]
         candidates.append({"params": dict(point), "best_epoch": model.best_epoch_, "val_score": score})
         if best is None or score > best[1]:
             best = (model, score, point)
+    if best is None:
+        raise ConfigError("select_model needs a non-empty grid; got none.")
     model, score, point = best
     return model, Selection(dict(point), model.best_epoch_, score, tuple(candidates))
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit._tables import format_table as render_table
+from audiosep_kit._validation import atomic_write_text, check_format_version
+from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
 from audiosep_kit.evaluate.tasks._task import Task
-from audiosep_kit._versions import package_versions
 
 REPORT_FORMAT_VERSION = 1
 
@@ -80,7 +80,7 @@ def build_report(
     heads = {h: {**row, "runs": [_run_record(r) for r in results if r.head == h]} for h, row in summary.items()}
     return {
         "format_version": REPORT_FORMAT_VERSION,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "task": {"name": task.name, "num_classes": task.num_classes, "kind": task.protocol, "scores": list(names)},
         "protocol": {
             "name": protocol.name,
@@ -124,7 +124,7 @@ def _csv_frame(report: dict) -> pd.DataFrame:
 
 def _cell(block: dict, name: str) -> str:
     mean, std = block.get(f"{name}_mean"), block.get(f"{name}_std")
-    if mean is None or (isinstance(mean, float) and not math.isfinite(mean)):
+    if mean is None or std is None or (isinstance(mean, float) and not math.isfinite(mean)):
         return "n/a"
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
@@ -141,7 +141,6 @@ def _banners(report: dict) -> list[str]:
 
 def format_table(report: dict) -> str:
     """A plain-text table of mean ± std (in %) per head, with the protocol and any warning banners."""
-    names = report["task"]["scores"]
     lines = _banners(report)
     lines.append(f"task {report['task']['name']} | protocol {report['protocol']['name']} | seeds {report['seeds']}")
     lines.append(_score_table(report))
@@ -209,7 +208,7 @@ def write_run_dir(
     out.mkdir(parents=True, exist_ok=True)
     images = {}
     for head in report["heads"]:
-        matrix = sum(r.confusion for r in results if r.head == head)
+        matrix = np.sum([r.confusion for r in results if r.head == head], axis=0)
         name = f"confusion_{head}.png"
         tag = " (LEAKY)" if report["leaky"] else ""
         plot_confusion(matrix, label_names, out / name, f"{report['task']['name']} / {head}{tag}")
@@ -225,7 +224,10 @@ def read_results(path: str | Path) -> dict:
     """Read a results.json, refusing a format_version this package does not know."""
     data = json.loads(Path(path).read_text())
     check_format_version(
-        data.get("format_version"), (REPORT_FORMAT_VERSION,), what=f"the results file {path}",
-        error=ArtifactMismatchError, fix="Re-run the evaluation with this audiosep-kit.",
+        data.get("format_version"),
+        (REPORT_FORMAT_VERSION,),
+        what=f"the results file {path}",
+        error=ArtifactMismatchError,
+        fix="Re-run the evaluation with this audiosep-kit.",
     )
     return data

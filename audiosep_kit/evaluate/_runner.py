@@ -26,7 +26,6 @@ from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metad
 from audiosep_kit.features import CachedFeatures, cached_features, default_cache_dir
 from audiosep_kit.runtime import FeatureExtractor
 
-
 #: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
 PROTOCOL_CHOICES = ("official", *PROTOCOLS)
 _SHOW_FAILURES = 5
@@ -188,7 +187,7 @@ def evaluate_extracted(
 
 
 def _make_extractor(extraction: ExtractionConfig) -> Any:
-    backend_options = {"model_path": extraction.model_path} if extraction.model_path else {}
+    backend_options: dict[str, Any] = {"model_path": extraction.model_path} if extraction.model_path else {}
     return FeatureExtractor.from_checkpoint(
         extraction.checkpoint,
         backend=extraction.backend,

@@ -6,8 +6,13 @@ Runtime backends load what this layer builds; :func:`cached_artifact` finds or b
 """
 
 from audiosep_kit.export._aoti import check_package_runtime, export_aoti, load_package, read_package_metadata
-from audiosep_kit.export._artifacts import ARTIFACT_KINDS, CachedArtifact, artifact_cache_path, cached_artifact
-from audiosep_kit.export._artifacts import read_metadata
+from audiosep_kit.export._artifacts import (
+    ARTIFACT_KINDS,
+    CachedArtifact,
+    artifact_cache_path,
+    cached_artifact,
+    read_metadata,
+)
 from audiosep_kit.export._metadata import IDENTITY_KEYS, build_metadata, check_metadata, read_onnx_metadata
 from audiosep_kit.export._onnx import (
     DEFAULT_OPSET,

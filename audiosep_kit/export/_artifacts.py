@@ -40,8 +40,13 @@ def artifact_cache_path(
 ) -> Path:
     """``<cache root>/<kind>/<key><suffix>``; the key covers everything baked into the artifact."""
     check_choice("kind", kind, ARTIFACT_KINDS)
-    spec = {"weights": weights_sha256, "encoder": config.to_dict(), "format_version": FORMAT_VERSION,
-            "torch": torch.__version__, **extra}
+    spec = {
+        "weights": weights_sha256,
+        "encoder": config.to_dict(),
+        "format_version": FORMAT_VERSION,
+        "torch": torch.__version__,
+        **extra,
+    }
     return cache_root(cache_dir) / kind / f"{record_sha256(spec)[:24]}{_SUFFIX[kind]}"
 
 

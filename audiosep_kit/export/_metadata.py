@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from audiosep_kit._validation import check_format_version
+from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.model._config import HOP, MIN_SAMPLES, N_FFT, SAMPLE_RATE, EncoderConfig
-from audiosep_kit._versions import package_versions
-
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
@@ -79,7 +78,7 @@ def build_metadata(weights, config: EncoderConfig, *, precision: str, exporter: 
         "package_version": versions.get("audiosep-kit", ""),
         "torch_version": versions.get("torch", ""),
         "onnx_version": versions.get("onnx", ""),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     meta.update({key: _text(value) for key, value in extra.items()})
     return meta
@@ -115,7 +114,10 @@ def _check_format(meta: Mapping[str, str], artifact: str) -> None:
             "re-export it with `audiosep-export onnx` or `audiosep-export aoti`."
         )
     check_format_version(
-        meta["format_version"], SUPPORTED_FORMAT_VERSIONS, what=artifact, error=ArtifactMismatchError,
+        meta["format_version"],
+        SUPPORTED_FORMAT_VERSIONS,
+        what=artifact,
+        error=ArtifactMismatchError,
         fix="Re-export it with this version or upgrade audiosep-kit.",
     )
 

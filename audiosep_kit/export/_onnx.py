@@ -40,8 +40,16 @@ from audiosep_kit.export._pipeline import (
     verify_runner,
 )
 from audiosep_kit.export._trace import EXAMPLE_SHAPE, trace_encoder
-from audiosep_kit.model import BLOCKS, LAYERS, AudioSepEncoder, EncoderConfig, LoadedWeights, build_encoder
-from audiosep_kit.model import pool_features, run_encoder
+from audiosep_kit.model import (
+    BLOCKS,
+    LAYERS,
+    AudioSepEncoder,
+    EncoderConfig,
+    LoadedWeights,
+    build_encoder,
+    pool_features,
+    run_encoder,
+)
 from audiosep_kit.numerics import tolerance_for
 
 DEFAULT_OPSET = 18
@@ -105,9 +113,9 @@ class HalfBlocksEncoder(nn.Module):
         enc = self.encoder
         x = enc.base.stem(wave, self.config.pad_to_32).half()
         for name in self.names:
-            betas = (None, None)
+            betas: tuple[torch.Tensor | None, ...] = (None, None)
             if self.config.film != "none":
-                betas = tuple(b.half() for b in enc.film.betas(name, enc.condition))
+                betas = tuple(b.half() for b in enc.film.betas(name, enc.film_condition))
             x = getattr(enc.base, name)(x, *betas)
         return pool_features(x.float(), self.config.pooling)
 
@@ -151,6 +159,8 @@ def to_onnx_model(program, opset: int = DEFAULT_OPSET):
         optimize=True,
         verbose=False,
     )
+    if onnx_program is None:
+        raise ConfigError("torch.onnx.export returned no program for the traced encoder; report this as a bug.")
     model = onnx_program.model_proto
     _rename_dims(model)
     return model
@@ -177,8 +187,11 @@ def _verify_onnx(tmp: Path, weights, config, precision: str, sweep: str, batch_s
         lengths=sweep_lengths(sweep),
         batch_sizes=batch_sizes,
     )
-    report["executed"] = {"providers": session.get_providers(), "graph_optimization": "all",
-                          "onnxruntime": ort.__version__}
+    report["executed"] = {
+        "providers": session.get_providers(),
+        "graph_optimization": "all",
+        "onnxruntime": ort.__version__,
+    }
     report["lengths"] = list(sweep_lengths(sweep))
     return report
 

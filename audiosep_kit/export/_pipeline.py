@@ -14,11 +14,11 @@ name once it passed, so a failed export can never be mistaken for a good one. A 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import time
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,9 +28,8 @@ import numpy as np
 from audiosep_kit._validation import atomic_write_text, check_choice
 from audiosep_kit.errors import VerificationError
 from audiosep_kit.export._metadata import FORMAT_VERSION
-from audiosep_kit.numerics import Tolerance, compare
 from audiosep_kit.model._config import SAMPLE_RATE
-
+from audiosep_kit.numerics import Tolerance, compare
 
 #: Lengths in samples at 32 kHz: 1025 (minimum), 0.5 s, 1 s, 3.3 s, then 5 s, 10 s, 30 s.
 SWEEPS: dict[str, tuple[int, ...]] = {
@@ -92,7 +91,7 @@ def verify_runner(
         "tolerance": asdict(tolerance),
         "cases": cases,
         "worst": _worst(cases),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

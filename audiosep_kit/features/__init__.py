@@ -5,8 +5,16 @@ never corrupts and a rerun resumes; :func:`cached_features` keys such stores by 
 identity and the audio's, so a repeated evaluation never re-extracts.
 """
 
-from audiosep_kit.features._cache import CACHE_FORMAT_VERSION, KEY_FIELDS, CachedFeatures, cache_key
-from audiosep_kit.features._cache import cached_features, default_cache_dir, extractor_identity, source_identity
+from audiosep_kit.features._cache import (
+    CACHE_FORMAT_VERSION,
+    KEY_FIELDS,
+    CachedFeatures,
+    cache_key,
+    cached_features,
+    default_cache_dir,
+    extractor_identity,
+    source_identity,
+)
 from audiosep_kit.features._store import FORMAT_VERSION, FeatureStore, extract_to_store
 
 __all__ = [

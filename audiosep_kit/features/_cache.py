@@ -32,7 +32,6 @@ from audiosep_kit.audio import AudioSegment
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features._store import FeatureStore, extract_to_store
 
-
 CACHE_FORMAT_VERSION = 1
 _MARKER = "cache.json"
 #: Extractor options that enter the key, and where ``describe()`` holds each (path of dict keys).
@@ -127,7 +126,10 @@ def _read_marker(entry: Path) -> dict | None:
         return None
     data = json.loads(marker.read_text())
     check_format_version(
-        data.get("format_version"), (CACHE_FORMAT_VERSION,), what=f"the cache entry {marker}", error=StoreError,
+        data.get("format_version"),
+        (CACHE_FORMAT_VERSION,),
+        what=f"the cache entry {marker}",
+        error=StoreError,
         fix=f"Fix: delete {entry} or use another --cache-dir.",
     )
     return data
@@ -139,7 +141,7 @@ def _write_marker(entry: Path, key: str, identity: dict, n: int) -> None:
         "key": key,
         "extractor": identity,
         "num_sources": n,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     atomic_write_text(entry / _MARKER, json.dumps(data, indent=2))
 

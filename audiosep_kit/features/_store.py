@@ -32,7 +32,6 @@ from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
 from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
 
-
 FORMAT_VERSION = 1
 _MANIFEST, _SOURCES, _FEATURES, _JOURNAL = "manifest.json", "sources.csv", "features.npy", "journal.jsonl"
 #: Manifest entries that must agree for a run to extend an existing store.
@@ -63,14 +62,17 @@ class FeatureStore:
         self.index = index
 
     @classmethod
-    def open(cls, root: str | Path) -> "FeatureStore":
+    def open(cls, root: str | Path) -> FeatureStore:
         root = Path(root)
         manifest_path = root / _MANIFEST
         if not manifest_path.is_file():
             raise StoreError(f"{root} is not a feature store (no {_MANIFEST}); extract into it first.")
         manifest = json.loads(manifest_path.read_text())
         check_format_version(
-            manifest.get("format_version"), (FORMAT_VERSION,), what=f"the store {root}", error=StoreError,
+            manifest.get("format_version"),
+            (FORMAT_VERSION,),
+            what=f"the store {root}",
+            error=StoreError,
             fix="Extract into a new --out (or --overwrite) with this audiosep-kit.",
         )
         index = pd.read_csv(root / _SOURCES, keep_default_na=False, na_values={"start_s": [""], "end_s": [""]})
@@ -152,7 +154,9 @@ def _prepare(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: 
     root.mkdir(parents=True, exist_ok=True)
     for name in (_JOURNAL, _FEATURES, _SOURCES, _MANIFEST):
         (root / name).unlink(missing_ok=True)
-    features = np.lib.format.open_memmap(root / _FEATURES, mode="w+", dtype=np.float32, shape=(len(sources), extractor.config.output_dim))
+    features = np.lib.format.open_memmap(
+        root / _FEATURES, mode="w+", dtype=np.float32, shape=(len(sources), extractor.config.output_dim)
+    )
     features[:] = np.nan
     features.flush()
     del features
@@ -184,18 +188,20 @@ def _record(row: int, outcome: AudioClip | Exception) -> dict:
     }
 
 
-def _process_chunk(extractor, rows: list[int], outcomes: list, features: np.ndarray, journal) -> None:
-    good = [(r, o) for r, o in zip(rows, outcomes) if not isinstance(o, Exception)]
+def _process_chunk(extractor, rows: list[int], outcomes: list, features: np.memmap, journal) -> None:
+    good = [(r, o) for r, o in zip(rows, outcomes, strict=True) if not isinstance(o, Exception)]
     if good:
         try:
             vectors = extractor.embed_waves([o.waveform for _, o in good])
         except Exception as exc:  # e.g. out of memory on one huge clip: keep going, say why
-            outcomes = [RuntimeError(f"inference failed: {exc}") if not isinstance(o, Exception) else o for o in outcomes]
+            outcomes = [
+                RuntimeError(f"inference failed: {exc}") if not isinstance(o, Exception) else o for o in outcomes
+            ]
             good = []
-        for (row, _), vector in zip(good, vectors if good else []):
+        for (row, _), vector in zip(good, vectors if good else [], strict=True):
             features[row] = vector
         features.flush()
-    lines = "".join(json.dumps(_record(r, o)) + "\n" for r, o in zip(rows, outcomes))
+    lines = "".join(json.dumps(_record(r, o)) + "\n" for r, o in zip(rows, outcomes, strict=True))
     journal.write(lines)
     journal.flush()
     os.fsync(journal.fileno())
@@ -229,12 +235,12 @@ def extract_to_store(
         )
     if chunk_size < 1 or workers < 1:
         raise ConfigError(f"`chunk_size` and `workers` must be >= 1; got {chunk_size}, {workers}.")
-    sources = [s if isinstance(s, AudioSegment) else AudioSegment(Path(s)) for s in sources]
+    segments = [s if isinstance(s, AudioSegment) else AudioSegment(Path(s)) for s in sources]
     root = Path(out_dir)
-    store = _prepare(root, extractor, sources, overwrite)
+    store = _prepare(root, extractor, segments, overwrite)
     pending = [int(i) for i in np.flatnonzero(store.index["status"].to_numpy() == "pending")]
     started = time.perf_counter()
-    _run_pending(extractor, sources, root, pending, chunk_size, workers, max_seconds, progress, len(sources))
+    _run_pending(extractor, segments, root, pending, chunk_size, workers, max_seconds, progress, len(segments))
     store = FeatureStore.open(root)
     _finish_manifest(store, len(pending), time.perf_counter() - started)
     return FeatureStore.open(root)
@@ -245,7 +251,9 @@ def _run_pending(extractor, sources, root, pending, chunk_size, workers, max_sec
 
     features = np.load(root / _FEATURES, mmap_mode="r+")
     _drop_torn_tail(root / _JOURNAL)
-    bar = tqdm(total=total, initial=total - len(pending), unit="file", disable=(None if progress is None else not progress))
+    bar = tqdm(
+        total=total, initial=total - len(pending), unit="file", disable=(None if progress is None else not progress)
+    )
     with open(root / _JOURNAL, "a", encoding="utf-8") as journal, ThreadPoolExecutor(workers) as pool:
         chunks = list(_chunks(pending, chunk_size))
         submit = lambda chunk: [pool.submit(_decode, sources[r], max_seconds) for r in chunk]  # noqa: E731
@@ -266,7 +274,7 @@ def _finish_manifest(store: FeatureStore, extracted: int, seconds: float) -> Non
         complete=store.complete,
         counts={k: int(v) for k, v in counts.items()},
         last_run={
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "rows_processed": extracted,
             "seconds": round(seconds, 3),
             "files_per_second": round(extracted / seconds, 3) if seconds > 0 and extracted else None,

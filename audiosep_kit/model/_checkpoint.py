@@ -34,7 +34,10 @@ _ENCODER_KEY = re.compile(
 _SEPARATOR_KEY = re.compile(
     r"^(base\.(istft|decoder_block\d+|after_conv|conv_block7b)\.|film\.(decoder_block\d+|conv_block7b)->)"
 )
-_DEFAULT_LOCATIONS = ("pretrained_models/AudioSep/audiosep_base_4M_steps.ckpt", "pretrained_models/AudioSep/pytorch_model.bin")
+_DEFAULT_LOCATIONS = (
+    "pretrained_models/AudioSep/audiosep_base_4M_steps.ckpt",
+    "pretrained_models/AudioSep/pytorch_model.bin",
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,7 @@ def read_state_dict(path: str | Path, *, trust_pickle: bool = False) -> dict[str
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint file not found: {path} (set --checkpoint or the {CHECKPOINT_ENV} variable)."
-        )
+        raise CheckpointError(f"checkpoint file not found: {path} (set --checkpoint or the {CHECKPOINT_ENV} variable).")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -131,7 +132,7 @@ def select_encoder_state(
     for key, value in raw.items():
         if not key.startswith(prefix):
             continue  # outside the separation network (e.g. query_encoder.*): not ours to judge
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         if _ENCODER_KEY.match(name):
             if name in expected:
                 selected[name] = value

@@ -67,8 +67,7 @@ class EncoderConfig:
             cond = np.asarray(self.condition, dtype=np.float32).reshape(-1)
             if cond.shape != (CONDITION_SIZE,) or not np.all(np.isfinite(cond)):
                 raise ConfigError(
-                    f"the FiLM condition must be {CONDITION_SIZE} finite numbers; got shape "
-                    f"{np.shape(self.condition)}."
+                    f"the FiLM condition must be {CONDITION_SIZE} finite numbers; got shape {np.shape(self.condition)}."
                 )
             object.__setattr__(self, "condition", cond)
             object.__setattr__(self, "condition_sha256", _condition_digest(cond))

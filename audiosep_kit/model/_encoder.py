@@ -16,7 +16,6 @@ from torch import nn
 
 from audiosep_kit.model._config import CONDITION_SIZE, HOP, LAYERS, N_FFT, EncoderConfig
 
-
 _EPS_POWER = 1e-10
 _TIME_MULTIPLE = 32  # five time-halving pools
 #: (name, in channels, out channels, pool kernel (time, freq)) for the seven blocks.
@@ -167,12 +166,19 @@ class AudioSepEncoder(nn.Module):
     def feature_map(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) -> the tap's map (B, C, T', F') before pooling."""
         x = self.base.stem(wave, self.config.pad_to_32)
-        for index, (name, _, _, _) in enumerate(BLOCKS[: self._last_block + 1]):
-            betas = (None, None)
+        for name, _, _, _ in BLOCKS[: self._last_block + 1]:
+            betas: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
             if self.config.film != "none":
-                betas = self.film.betas(name, self.condition)
+                betas = self.film.betas(name, self.film_condition)
             x = getattr(self.base, name)(x, *betas)
         return x
+
+    @property
+    def film_condition(self) -> torch.Tensor:
+        """The (1, 512) FiLM condition buffer (zeros unless film='query')."""
+        condition = self.condition
+        assert isinstance(condition, torch.Tensor)  # a registered buffer, for the type checker
+        return condition
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return pool_features(self.feature_map(wave), self.config.pooling)

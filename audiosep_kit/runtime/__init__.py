@@ -5,8 +5,13 @@ Data flows audio -> runtime -> features: :class:`FeatureExtractor` takes wavefor
 (``audiosep_kit.runtime.backends``). Backends only load artifacts; the export layer builds them.
 """
 
-from audiosep_kit.runtime._extractor import SHORT_CLIP_SAMPLES, FeatureExtractor, min_samples, read_condition
-from audiosep_kit.runtime._extractor import run_grouped
+from audiosep_kit.runtime._extractor import (
+    SHORT_CLIP_SAMPLES,
+    FeatureExtractor,
+    min_samples,
+    read_condition,
+    run_grouped,
+)
 from audiosep_kit.runtime.backends import (
     BACKENDS,
     Backend,

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from audiosep_kit.errors import AudioDecodeError, ConfigError
 from audiosep_kit._versions import package_versions
 from audiosep_kit.audio import RESAMPLER, prepare_waveform, read_audio
+from audiosep_kit.errors import AudioDecodeError, ConfigError
 from audiosep_kit.model import HOP, LAYERS, MIN_SAMPLES, SAMPLE_RATE, EncoderConfig, LoadedWeights, load_weights
 from audiosep_kit.runtime.backends import Backend, make_backend
-
 
 #: 2 s at 32 kHz: beyond this the smallest conv input (conv_block7a, 6144 values per pooled frame)
 #: exceeds torch's 20480-element native-kernel cut-off, with or without pad_to_32.
@@ -63,7 +62,7 @@ def run_grouped(backend: Backend, waves: Sequence[np.ndarray], batch_size: int) 
             if len(batch) == 1 and batch[0].shape[0] < SHORT_CLIP_SAMPLES:
                 batch = batch * 2  # same kernels as in any larger batch (see module docstring)
             result = backend.run(np.stack(batch))
-            for i, row in zip(chunk, result):
+            for i, row in zip(chunk, result, strict=False):  # a doubled lone clip: keep row 0
                 out[i] = row
     return out  # type: ignore[return-value]
 
@@ -98,7 +97,7 @@ class FeatureExtractor:
         batch_size: int = 8,
         trust_pickle: bool = False,
         **backend_options,
-    ) -> "FeatureExtractor":
+    ) -> FeatureExtractor:
         """Load ``checkpoint`` (a file, or ``random:SEED``) strictly and build the ``backend``."""
         config = EncoderConfig(
             film=film, layer=layer, pooling=pooling, pad_to_32=pad_to_32, condition=read_condition(condition)
@@ -156,5 +155,5 @@ class FeatureExtractor:
             "batching": "equal-length groups",
             "batch_size": self.batch_size,
             "versions": package_versions(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }

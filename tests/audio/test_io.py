@@ -11,15 +11,17 @@ import pytest
 import soundfile as sf
 import soxr
 
+from audiosep_kit.audio._io import load_audio, prepare_waveform, read_audio, resample, to_mono
 from audiosep_kit.errors import AudioDecodeError, AudioSepKitError
 from audiosep_kit.model._config import MIN_SAMPLES, SAMPLE_RATE
-from audiosep_kit.audio._io import load_audio, prepare_waveform, read_audio, resample, to_mono
 
 _DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 #: Every real sample, found at collection time (an empty list when ../shared is absent).
 REAL_FILES = sorted(p for p in _DATA.rglob("*") if p.suffix in (".wav", ".flac")) if _DATA.is_dir() else []
 STEREO_FILES = [p for p in REAL_FILES if p.suffix == ".wav" and sf.info(str(p)).channels > 1]
-_ABSENT = [pytest.param(None, marks=pytest.mark.skip(reason=f"real dataset samples not found at {_DATA} (../shared/data)"))]
+_ABSENT = [
+    pytest.param(None, marks=pytest.mark.skip(reason=f"real dataset samples not found at {_DATA} (../shared/data)"))
+]
 
 
 def _rel(path: Path | None) -> str:
@@ -60,7 +62,11 @@ def test_every_real_sample_decodes(path, shared_data_dir):
     assert len(clip.waveform) == max(expected, MIN_SAMPLES)
     assert clip.padded_samples == max(MIN_SAMPLES - expected, 0)
     assert np.all(np.isfinite(clip.waveform)) and np.abs(clip.waveform).max() < 2.0
-    assert (clip.original_sample_rate, clip.channels, clip.original_frames) == (info.samplerate, info.channels, info.frames)
+    assert (clip.original_sample_rate, clip.channels, clip.original_frames) == (
+        info.samplerate,
+        info.channels,
+        info.frames,
+    )
     assert clip.source == str(path)
     assert clip.duration_s == pytest.approx(info.frames / info.samplerate)
 
@@ -143,7 +149,9 @@ def test_too_long_for_max_seconds(tmp_path):
     """A file longer than max_seconds is refused before decoding, saying how to raise the limit."""
     path = tmp_path / "long_clip.wav"
     sf.write(path, _tone(2.0, 16000), 16000)
-    with pytest.raises(AudioDecodeError, match=re.escape(str(path)) + r": 2 s of audio exceeds the 1 s limit.*--max-seconds"):
+    with pytest.raises(
+        AudioDecodeError, match=re.escape(str(path)) + r": 2 s of audio exceeds the 1 s limit.*--max-seconds"
+    ):
         read_audio(path, max_seconds=1.0)
     assert len(read_audio(path, max_seconds=2.0).waveform) == 64000
 
@@ -152,14 +160,18 @@ def test_segment_outside_the_file(tmp_path):
     """start_s beyond the end of the file."""
     path = tmp_path / "short_clip.wav"
     sf.write(path, _tone(1.0, 16000), 16000)
-    with pytest.raises(AudioDecodeError, match=re.escape(str(path)) + r": segment 2.0-None s lies outside the file \(1.000 s\)"):
+    with pytest.raises(
+        AudioDecodeError, match=re.escape(str(path)) + r": segment 2.0-None s lies outside the file \(1.000 s\)"
+    ):
         read_audio(path, start_s=2.0)
 
 
 @pytest.mark.parametrize("rate", [0, -16000, 16000.0, True, None], ids=["zero", "negative", "float", "bool", "none"])
 def test_in_memory_bad_sample_rate(rate):
     """sample_rate must be a positive int (0, negative, float, bool and None are refused)."""
-    with pytest.raises(AudioDecodeError, match=r"clip-7: sample_rate must be a positive integer in Hz; got " + re.escape(repr(rate))):
+    with pytest.raises(
+        AudioDecodeError, match=r"clip-7: sample_rate must be a positive integer in Hz; got " + re.escape(repr(rate))
+    ):
         prepare_waveform(np.zeros(2000, dtype=np.float32), rate, source="clip-7")
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosep_kit.errors import ConfigError
 from audiosep_kit import bench
+from audiosep_kit.errors import ConfigError
 
 
 @pytest.mark.parametrize(("seconds", "gmac"), [(1, 10.17), (4, 33.37), (5, 41.10), (10, 82.20)])
@@ -89,10 +89,22 @@ def test_run_bench_rows(weights):
     from audiosep_kit.model._config import EncoderConfig
 
     specs = [bench.BackendSpec.parse("fast:fp32")]
-    rows, skipped = bench.run_bench(weights, EncoderConfig(), specs, batch_sizes=(1, 2), durations=(0.1,), repeats=1,
-                                    quality_clips=2, peaks={"fp32": bench.Peak("fp32", 64, 100.0, 90.0, 2)})
+    rows, skipped = bench.run_bench(
+        weights,
+        EncoderConfig(),
+        specs,
+        batch_sizes=(1, 2),
+        durations=(0.1,),
+        repeats=1,
+        quality_clips=2,
+        peaks={"fp32": bench.Peak("fp32", 64, 100.0, 90.0, 2)},
+    )
     assert not skipped and [(r["label"], r["batch"]) for r in rows] == [
-        ("eager:fp32", 1), ("eager:fp32", 2), ("fast:fp32", 1), ("fast:fp32", 2)]
+        ("eager:fp32", 1),
+        ("eager:fp32", 2),
+        ("fast:fp32", 1),
+        ("fast:fp32", 2),
+    ]
     for row in rows:
         assert row["samples"] == 3200 and row["weights"]["random_weights"] is True
         assert row["percent_of_peak"] == pytest.approx(row["achieved_gflops"])  # peak given as 100 GFLOP/s
@@ -105,17 +117,26 @@ def test_run_bench_refuses_unknown_backend(weights):
     from audiosep_kit.model._config import EncoderConfig
 
     with pytest.raises(ConfigError, match="`backend` must be one of"):
-        bench.run_bench(weights, EncoderConfig(), [bench.BackendSpec.parse("tensorflow")], batch_sizes=(1,),
-                        durations=(0.1,), repeats=1, quality_clips=1)
+        bench.run_bench(
+            weights,
+            EncoderConfig(),
+            [bench.BackendSpec.parse("tensorflow")],
+            batch_sizes=(1,),
+            durations=(0.1,),
+            repeats=1,
+            quality_clips=1,
+        )
 
 
 def test_end_to_end_reports_both_throughputs(weights, tmp_path):
     from audiosep_kit.model._config import EncoderConfig
-    from audiosep_kit.runtime.backends import make_backend
     from audiosep_kit.runtime._extractor import FeatureExtractor
+    from audiosep_kit.runtime.backends import make_backend
 
     for i in range(3):
-        sf.write(tmp_path / f"c{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(8000)).astype(np.float32), 16_000)
+        sf.write(
+            tmp_path / f"c{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(8000)).astype(np.float32), 16_000
+        )
     config = EncoderConfig()
     extractor = FeatureExtractor(make_backend("fast", weights, config, precision="fp32"), weights, config, batch_size=4)
     report = bench.end_to_end(extractor, sorted(tmp_path.glob("*.wav")), tmp_path / "store", repeats=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.bench import golden_clips, run_parity
-from audiosep_kit.numerics import PRECISIONS, Tolerance, compare, tolerance_for
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.model._config import EncoderConfig
+from audiosep_kit.numerics import PRECISIONS, Tolerance, compare, tolerance_for
 from audiosep_kit.runtime.backends import BACKENDS, BackendEntry, backend_names, backend_variants
 
 
@@ -82,7 +82,10 @@ def stand_ins(monkeypatch):
 
 
 def test_run_parity_passes_fails_and_skips_explicitly(stand_ins, random_weights):
-    clips = {"short": np.sin(np.arange(1025) / 9).astype(np.float32), "long": np.cos(np.arange(4000) / 7).astype(np.float32)}
+    clips = {
+        "short": np.sin(np.arange(1025) / 9).astype(np.float32),
+        "long": np.cos(np.arange(4000) / 7).astype(np.float32),
+    }
     config = EncoderConfig(layer="block1")
     reference, results = run_parity(random_weights, config, clips, ["eager", "exact", "off", "absent"])
     by_name = {r.backend: r for r in results}
@@ -99,5 +102,7 @@ def test_golden_clips_reads_a_to_e(golden_dir):
 
 
 def test_golden_clips_names_the_missing_folder(tmp_path):
-    with pytest.raises(ConfigError, match=r"golden inputs not found: .*inputs\.npz \(set --golden-dir or AUDIOSEP_GOLDEN\)"):
+    with pytest.raises(
+        ConfigError, match=r"golden inputs not found: .*inputs\.npz \(set --golden-dir or AUDIOSEP_GOLDEN\)"
+    ):
         golden_clips(tmp_path)

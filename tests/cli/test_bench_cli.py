@@ -10,8 +10,15 @@ from click.testing import CliRunner
 
 from audiosep_kit.cli.bench import format_table, main
 
-REQUIRED = {"backend", "precision", "batch", "duration_s", "audio_seconds_per_second", "speedup_vs_eager",
-            "cosine_vs_fp32"}
+REQUIRED = {
+    "backend",
+    "precision",
+    "batch",
+    "duration_s",
+    "audio_seconds_per_second",
+    "speedup_vs_eager",
+    "cosine_vs_fp32",
+}
 
 
 def test_table_and_json_rows(tmp_path):
@@ -20,10 +27,33 @@ def test_table_and_json_rows(tmp_path):
     for i in range(2):
         sf.write(clips / f"c{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(4000)).astype(np.float32), 16_000)
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(main, [
-        "--backends", "fast:fp32", "--batch-sizes", "2", "--durations", "0.1", "--repeats", "1", "--quality-clips",
-        "2", "--peak-size", "128", "--clips", str(clips), "--end-to-end", str(clips), "--e2e-batch-size", "2",
-        "--e2e-backend", "fast:fp32", "--json", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "--backends",
+            "fast:fp32",
+            "--batch-sizes",
+            "2",
+            "--durations",
+            "0.1",
+            "--repeats",
+            "1",
+            "--quality-clips",
+            "2",
+            "--peak-size",
+            "128",
+            "--clips",
+            str(clips),
+            "--end-to-end",
+            str(clips),
+            "--e2e-batch-size",
+            "2",
+            "--e2e-backend",
+            "fast:fp32",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "RANDOM" in result.output and "x eager" in result.output and "real clips" in result.output
     assert "machine peak bf16" in result.output and "end-to-end (fast:fp32, 2 files" in result.output
@@ -38,6 +68,9 @@ def test_table_and_json_rows(tmp_path):
 
 def test_bad_options_say_what_was_expected(tmp_path):
     result = CliRunner().invoke(main, ["--batch-sizes", "1,x", "--no-peak"])
-    assert result.exit_code == 2 and "Invalid value for '--batch-sizes': expected comma-separated int values" in result.output
+    assert (
+        result.exit_code == 2
+        and "Invalid value for '--batch-sizes': expected comma-separated int values" in result.output
+    )
     result = CliRunner().invoke(main, ["--backends", "eager:bf16", "--durations", "0.1", "--no-peak"])
     assert result.exit_code == 2 and "backend 'eager' offers ['fp32']" in result.output

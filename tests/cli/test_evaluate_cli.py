@@ -26,8 +26,17 @@ def _esc50_root(root: Path) -> Path:
         writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
         for fold in range(1, 6):
             for target in range(50):
-                writer.writerow([f"{fold}-{target}-A-{target}.wav", fold, target, ESC50_LABELS[target], False,
-                                 f"{fold}{target}", "A"])
+                writer.writerow(
+                    [
+                        f"{fold}-{target}-A-{target}.wav",
+                        fold,
+                        target,
+                        ESC50_LABELS[target],
+                        False,
+                        f"{fold}{target}",
+                        "A",
+                    ]
+                )
     return root
 
 
@@ -64,8 +73,23 @@ def test_no_arguments_shows_help():
 @pytest.mark.parametrize("prefix", [[], ["run"]])
 def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_path):
     out = tmp_path / "out"
-    result = _invoke([*prefix, "--features", features, "--task", "esc50", "--data-root", data_root,
-                      "--heads", "logreg", "--seeds", "0", "--out", out])
+    result = _invoke(
+        [
+            *prefix,
+            "--features",
+            features,
+            "--task",
+            "esc50",
+            "--data-root",
+            data_root,
+            "--heads",
+            "logreg",
+            "--seeds",
+            "0",
+            "--out",
+            out,
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "logreg" in result.output and "±" in result.output and "protocol folds" in result.output
     data = json.loads((out / "results.json").read_text())
@@ -74,8 +98,21 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
 
 
 def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
-    result = _invoke(["--features", features, "--task", "esc50", "--heads", "logreg", "--protocol", "seed-project",
-                      "--out", tmp_path / "out"], env={"AUDIOSEP_DATA_ROOT": str(data_root)})
+    result = _invoke(
+        [
+            "--features",
+            features,
+            "--task",
+            "esc50",
+            "--heads",
+            "logreg",
+            "--protocol",
+            "seed-project",
+            "--out",
+            tmp_path / "out",
+        ],
+        env={"AUDIOSEP_DATA_ROOT": str(data_root)},
+    )
     assert result.exit_code == 0, result.output
     assert "LEAKY" in result.output
     assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed-project"
@@ -92,7 +129,10 @@ def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
     "args, message",
     [
         (["--heads", "logreg"], "--task is required"),
-        (["--task", "esc50", "--heads", "svm", "--features", "{features}"], "`head` must be one of {'linear', 'mlp3', 'logreg'}; got 'svm'"),
+        (
+            ["--task", "esc50", "--heads", "svm", "--features", "{features}"],
+            "`head` must be one of {'linear', 'mlp3', 'logreg'}; got 'svm'",
+        ),
         (["--task", "esc50", "--seeds", "a,b"], "expected comma-separated int values"),
         (["--task", "esc50", "--protocol", "leaky"], "'leaky' is not one of"),
         (["--task", "esc50", "--device", "tpu"], "'tpu' is not one of"),
@@ -113,8 +153,13 @@ def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, t
 
     def fake_evaluate_extracted(task, extraction, config, **kw):
         seen.update(task=task, extraction=extraction, config=config, **kw)
-        report = {"leaky": False, "task": {"name": task, "scores": ["accuracy"]}, "protocol": {"name": "split"},
-                  "seeds": list(config.seeds), "heads": {}}
+        report = {
+            "leaky": False,
+            "task": {"name": task, "scores": ["accuracy"]},
+            "protocol": {"name": "split"},
+            "seeds": list(config.seeds),
+            "heads": {},
+        }
         return Evaluation(report, [], {})
 
     monkeypatch.setattr(cli_evaluate, "evaluate_extracted", fake_evaluate_extracted)

@@ -57,8 +57,9 @@ def test_inspect_prints_metadata(exported):
 
 def test_parity_saves_json_and_passes(exported, clips, tmp_path):
     report = tmp_path / "parity.json"
-    result = _invoke("parity", str(clips), *SMALL, "--backends", "onnx", "--onnx-model", str(exported[0]),
-                     "--json", str(report))
+    result = _invoke(
+        "parity", str(clips), *SMALL, "--backends", "onnx", "--onnx-model", str(exported[0]), "--json", str(report)
+    )
     assert result.exit_code == 0, result.output
     assert "onnx" in result.output and "pass" in result.output
     payload = json.loads(report.read_text())
@@ -72,13 +73,17 @@ def test_parity_with_cuda_device_fails_clearly(exported, clips):
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present; this checks the failure without one")
-    result = _invoke("parity", str(clips), *SMALL, "--backends", "onnx", "--device", "cuda", "--onnx-model", str(exported[0]))
+    result = _invoke(
+        "parity", str(clips), *SMALL, "--backends", "onnx", "--device", "cuda", "--onnx-model", str(exported[0])
+    )
     assert result.exit_code == 2
     assert "CUDAExecutionProvider" in result.output and "--device cpu" in result.output
 
 
 def test_parity_refuses_a_model_of_other_options(exported, clips):
-    result = _invoke("parity", str(clips), *SMALL, "--film", "zero", "--backends", "onnx", "--onnx-model", str(exported[0]))
+    result = _invoke(
+        "parity", str(clips), *SMALL, "--film", "zero", "--backends", "onnx", "--onnx-model", str(exported[0])
+    )
     assert result.exit_code == 2 and "film: artifact has 'none', requested 'zero'" in result.output
 
 

@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
@@ -37,8 +36,17 @@ def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"# comment\n{broken}\n")
     result = CliRunner().invoke(
-        main, [str(tmp_path / "audio"), "--file-list", str(listing), "--out", str(tmp_path / "s"),
-               "--checkpoint", "random:0", "--no-progress"],
+        main,
+        [
+            str(tmp_path / "audio"),
+            "--file-list",
+            str(listing),
+            "--out",
+            str(tmp_path / "s"),
+            "--checkpoint",
+            "random:0",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "RANDOM" in result.output and "failed:" in result.output and "broken.flac" in result.output
@@ -72,11 +80,23 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
     """A real subprocess is SIGKILLed after its first committed chunks; the rerun finishes the job,
     recomputes none of the recorded rows, and equals an uninterrupted run."""
     _write_clips(tmp_path / "audio", 16)
-    command = [sys.executable, "-m", "audiosep_kit.cli.extract", str(tmp_path / "audio"), "--checkpoint", "random:0",
-               "--chunk-size", "2", "--batch-size", "2", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "audiosep_kit.cli.extract",
+        str(tmp_path / "audio"),
+        "--checkpoint",
+        "random:0",
+        "--chunk-size",
+        "2",
+        "--batch-size",
+        "2",
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     journal = tmp_path / "killed" / "journal.jsonl"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:

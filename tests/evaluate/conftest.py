@@ -73,7 +73,7 @@ def fast_options() -> EvalOptions:
 def relabel(examples: list[Example], rows: np.ndarray, labels: np.ndarray) -> list[Example]:
     """A copy of ``examples`` with the labels of ``rows`` replaced."""
     out = list(examples)
-    for row, label in zip(rows, labels):
+    for row, label in zip(rows, labels, strict=False):
         out[row] = replace(out[row], label=int(label))
     return out
 

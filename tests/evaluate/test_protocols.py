@@ -116,8 +116,9 @@ def test_options_validate_val_fraction():
 
 def test_evaluate_folds_scores_every_head_partition_and_seed(toy, fold_task, fast_options):
     X, y = toy.blobs(n_per_class=20, shift=3.0)
-    results = evaluate(X, toy.fold_examples(y), fold_task, heads=["logreg", "linear"], seeds=[0, 1],
-                       options=fast_options)
+    results = evaluate(
+        X, toy.fold_examples(y), fold_task, heads=["logreg", "linear"], seeds=[0, 1], options=fast_options
+    )
     assert len(results) == 2 * 5 * 2
     assert {r.head for r in results} == {"logreg", "linear"}
     assert not any(r.leaky for r in results)
@@ -146,8 +147,9 @@ def test_a_partition_whose_training_rows_hold_one_class_is_refused_by_name(toy, 
 
 def test_seed_protocol_uses_100_epochs_default_params_and_says_leaky(toy, fold_task, fast_options):
     X, y = toy.blobs(n_per_class=10)
-    (result,) = evaluate(X, toy.fold_examples(y), fold_task, heads=["linear"], seeds=[0], protocol="seed-project",
-                         options=fast_options)
+    (result,) = evaluate(
+        X, toy.fold_examples(y), fold_task, heads=["linear"], seeds=[0], protocol="seed-project", options=fast_options
+    )
     assert result.leaky and result.selection.params == {} and result.n_val == result.n_test
     assert result.val_source == "the test set itself (LEAKY)"
     assert result.selection.val_score == pytest.approx(result.scores["accuracy"])  # best TEST epoch

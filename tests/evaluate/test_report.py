@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -53,12 +53,18 @@ def test_summarize_mean_and_sample_std_over_partitions_and_seeds(results):
     assert out["logreg"]["macro_f1_mean"] == pytest.approx(0.8)
 
 
-def _report(results, protocol="folds", task=None, options=EvalOptions()):
+def _report(results, protocol="folds", task=None, options=None):
     from audiosep_kit.evaluate.tasks._task import Task
 
     task = task or Task(name="toy", label_names=("a", "b", "c"), protocol="folds", splits=("1", "2", "3"))
-    return build_report(results, task=task, protocol=PROTOCOLS[protocol], seeds=[0, 1], options=options,
-                        provenance=PROVENANCE)
+    return build_report(
+        results,
+        task=task,
+        protocol=PROTOCOLS[protocol],
+        seeds=[0, 1],
+        options=options or EvalOptions(),
+        provenance=PROVENANCE,
+    )
 
 
 def test_results_json_contract(results, tmp_path):
@@ -104,8 +110,13 @@ def test_leaky_reports_say_so_everywhere(tmp_path):
 def test_nan_scores_become_null_in_json(tmp_path):
     from audiosep_kit.evaluate.tasks._task import Task
 
-    task = Task(name="lungs", label_names=("normal", "crackle", "wheeze"), protocol="split",
-                splits=("train", "test"), scores=("se", "accuracy"))
+    task = Task(
+        name="lungs",
+        label_names=("normal", "crackle", "wheeze"),
+        protocol="split",
+        splits=("train", "test"),
+        scores=("se", "accuracy"),
+    )
     results = [_result("linear", "official split", 0, 0.5, se=float("nan"))]
     report = _report(results, task=task)
     assert math.isnan(report["heads"]["linear"]["se_mean"])

@@ -49,8 +49,9 @@ def test_run_config_validates(kwargs, message):
 def test_evaluate_features_writes_the_run_folder(toy, fold_task, tmp_path):
     X, y = toy.blobs(n_per_class=15, shift=3.0)
     config = RunConfig(heads=("logreg",), seeds=(0,), options=FAST)
-    evaluation = evaluate_features(X, toy.fold_examples(y), fold_task, config, provenance={"source": "test"},
-                                   out_dir=tmp_path / "run")
+    evaluation = evaluate_features(
+        X, toy.fold_examples(y), fold_task, config, provenance={"source": "test"}, out_dir=tmp_path / "run"
+    )
     assert {"json", "csv", "markdown", "confusion_logreg"} <= set(evaluation.paths)
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.8 and data["heads"]["logreg"]["n_runs"] == 5
@@ -104,11 +105,15 @@ class _FakeExtraction:
     def extract(self, extractor, sources, out_dir):
         self.calls += 1
         status = ["error" if i == self.fail_row else "ok" for i in range(len(sources))]
-        index = pd.DataFrame({"path": [str(s.path) for s in sources], "status": status,
-                              "error": ["decode failed" if s == "error" else "" for s in status]})
+        index = pd.DataFrame(
+            {
+                "path": [str(s.path) for s in sources],
+                "status": status,
+                "error": ["decode failed" if s == "error" else "" for s in status],
+            }
+        )
         labels = [int(s.path.stem.rsplit("-", 1)[1]) for s in sources]
-        store = SimpleNamespace(features=_class_features(labels, dim=50), index=index,
-                                manifest={})
+        store = SimpleNamespace(features=_class_features(labels, dim=50), index=index, manifest={})
         self.stores[out_dir] = store
         out_dir.mkdir(parents=True, exist_ok=True)
         return store
@@ -126,8 +131,13 @@ def esc50_with_audio(esc50_root):
 
 def test_extracted_features_are_cached_between_evaluations(esc50_with_audio, tmp_path):
     fake = _FakeExtraction()
-    kw = dict(data_root=esc50_with_audio, cache_dir=tmp_path / "cache", make_extractor=lambda cfg: _Extractor(),
-              extract=fake.extract, open_store=fake.stores.__getitem__)
+    kw = dict(
+        data_root=esc50_with_audio,
+        cache_dir=tmp_path / "cache",
+        make_extractor=lambda cfg: _Extractor(),
+        extract=fake.extract,
+        open_store=fake.stores.__getitem__,
+    )
     config = RunConfig(heads=("logreg",), seeds=(0,), options=FAST)
     first = evaluate_extracted("esc50", ExtractionConfig(checkpoint="random:0"), config, **kw)
     second = evaluate_extracted("esc50", ExtractionConfig(checkpoint="random:0"), config, **kw)
@@ -141,18 +151,34 @@ def test_extracted_features_are_cached_between_evaluations(esc50_with_audio, tmp
 def test_extraction_failures_are_refused_not_dropped(esc50_with_audio, tmp_path):
     fake = _FakeExtraction(fail_row=3)
     with pytest.raises(StoreError, match="1 of 250 clips failed to extract"):
-        evaluate_extracted("esc50", ExtractionConfig(checkpoint="random:0"), RunConfig(heads=("logreg",)),
-                           data_root=esc50_with_audio, cache_dir=tmp_path / "cache",
-                           make_extractor=lambda cfg: _Extractor(), extract=fake.extract)
+        evaluate_extracted(
+            "esc50",
+            ExtractionConfig(checkpoint="random:0"),
+            RunConfig(heads=("logreg",)),
+            data_root=esc50_with_audio,
+            cache_dir=tmp_path / "cache",
+            make_extractor=lambda cfg: _Extractor(),
+            extract=fake.extract,
+        )
 
 
 @pytest.mark.slow
 def test_real_esc50_official_folds_and_seed_protocol(esc50_seed_features, shared_data_dir, tmp_path):
     """The acceptance run in small: logreg on the real seed features, official folds vs the leaky protocol."""
-    official = evaluate_precomputed(esc50_seed_features, "esc50", RunConfig(heads=("logreg",)),
-                                    data_root=shared_data_dir, out_dir=tmp_path / "official")
-    leaky = evaluate_precomputed(esc50_seed_features, "esc50", RunConfig(heads=("logreg",), protocol="seed-project"),
-                                 data_root=shared_data_dir, out_dir=tmp_path / "seed")
+    official = evaluate_precomputed(
+        esc50_seed_features,
+        "esc50",
+        RunConfig(heads=("logreg",)),
+        data_root=shared_data_dir,
+        out_dir=tmp_path / "official",
+    )
+    leaky = evaluate_precomputed(
+        esc50_seed_features,
+        "esc50",
+        RunConfig(heads=("logreg",), protocol="seed-project"),
+        data_root=shared_data_dir,
+        out_dir=tmp_path / "seed",
+    )
     acc = official.report["heads"]["logreg"]["accuracy_mean"]
     assert official.report["heads"]["logreg"]["n_runs"] == 5 and 0.4 < acc < 0.7
     assert leaky.report["leaky"] is True and leaky.report["heads"]["logreg"]["n_runs"] == 1
@@ -167,8 +193,9 @@ def test_real_extraction_end_to_end_on_the_demo_set(tmp_path):
     root = make_demo_dataset(tmp_path / "demo")
     kw = dict(data_root=root, cache_dir=tmp_path / "cache")
     config = RunConfig(heads=("logreg",), seeds=(0,))
-    first = evaluate_extracted("demo-words", ExtractionConfig(checkpoint="random:0"), config,
-                               out_dir=tmp_path / "run", **kw)
+    first = evaluate_extracted(
+        "demo-words", ExtractionConfig(checkpoint="random:0"), config, out_dir=tmp_path / "run", **kw
+    )
     again = evaluate_extracted("demo-words", ExtractionConfig(checkpoint="random:0"), config, **kw)
     prov = first.report["provenance"]
     assert prov["weights"]["random_weights"] is True and len(prov["weights"]["sha256"]) == 64

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from audiosep_kit.errors import ConfigError
+from audiosep_kit.errors import ConfigError, VerificationError
 from audiosep_kit.export._aoti import export_aoti
-from audiosep_kit.errors import VerificationError
 from audiosep_kit.export._pipeline import SWEEPS
-from audiosep_kit.numerics import Tolerance
 from audiosep_kit.model._config import EncoderConfig
+from audiosep_kit.numerics import Tolerance
 
 
 def test_output_must_be_pt2(random_weights, tmp_path):

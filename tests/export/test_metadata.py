@@ -26,8 +26,8 @@ class _Weights:
     sha256, source, is_random = SHA, "/models/audiosep.ckpt", False
 
 
-def _meta(config: EncoderConfig = EncoderConfig()) -> dict[str, str]:
-    return build_metadata(_Weights(), config, precision="fp32", exporter="test", opset=18)
+def _meta(config: EncoderConfig | None = None) -> dict[str, str]:
+    return build_metadata(_Weights(), config or EncoderConfig(), precision="fp32", exporter="test", opset=18)
 
 
 def test_record_holds_identity_provenance_and_versions():
@@ -45,20 +45,30 @@ def test_matching_request_passes():
 
 
 def test_other_weights_are_named():
-    with pytest.raises(ArtifactMismatchError, match=rf"m\.onnx was exported from other weights.*weights_sha256: artifact has '{SHA}', requested '{OTHER_SHA}'"):
+    with pytest.raises(
+        ArtifactMismatchError,
+        match=rf"m\.onnx was exported from other weights.*"
+        rf"weights_sha256: artifact has '{SHA}', requested '{OTHER_SHA}'",
+    ):
         check_metadata(_meta(), OTHER_SHA, EncoderConfig(), artifact="m.onnx")
 
 
 def test_every_differing_option_is_listed():
     config = EncoderConfig(film="zero", pooling="max", pad_to_32=False)
-    with pytest.raises(ArtifactMismatchError, match=r"film: artifact has 'none', requested 'zero'; pooling: .*'max'; pad_to_32: artifact has 'true', requested 'false'"):
+    with pytest.raises(
+        ArtifactMismatchError,
+        match=r"film: artifact has 'none', requested 'zero'; pooling: .*'max'; "
+        r"pad_to_32: artifact has 'true', requested 'false'",
+    ):
         check_metadata(_meta(), SHA, config, artifact="m.onnx")
 
 
 def test_other_condition_vector_is_refused():
     first = EncoderConfig(film="query", condition=np.ones(512, np.float32))
     second = EncoderConfig(film="query", condition=-np.ones(512, np.float32))
-    with pytest.raises(ArtifactMismatchError, match=r"condition_sha256: artifact has '[0-9a-f]{64}', requested '[0-9a-f]{64}'"):
+    with pytest.raises(
+        ArtifactMismatchError, match=r"condition_sha256: artifact has '[0-9a-f]{64}', requested '[0-9a-f]{64}'"
+    ):
         check_metadata(_meta(first), SHA, second, artifact="m.onnx")
 
 
@@ -79,8 +89,12 @@ def test_identity_strings():
 
 def test_onnx_roundtrip_replaces_keys(tmp_path):
     node = helper.make_node("Identity", ["x"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     helper.set_model_props(model, {"keep": "me", "film": "old"})
     write_onnx_metadata(model, _meta())

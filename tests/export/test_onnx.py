@@ -15,12 +15,11 @@ import onnx
 import pytest
 import torch
 
-from audiosep_kit.errors import ConfigError
+from audiosep_kit.errors import ConfigError, VerificationError
 from audiosep_kit.export._onnx import export_onnx
-from audiosep_kit.errors import VerificationError
 from audiosep_kit.export._pipeline import SWEEPS
-from audiosep_kit.numerics import Tolerance
 from audiosep_kit.model._config import EncoderConfig
+from audiosep_kit.numerics import Tolerance
 
 BLOCK2_MAP = EncoderConfig(layer="block2", pooling="none")
 
@@ -34,8 +33,9 @@ def _padded_frames(length: int) -> int:
 def block2_export(random_weights, tmp_path_factory):
     """Quick-verified export with the optimised graph saved too."""
     root = tmp_path_factory.mktemp("onnx_block2")
-    return export_onnx(random_weights, BLOCK2_MAP, root / "block2.onnx", sweep="quick",
-                       save_optimized=root / "block2.opt.onnx")
+    return export_onnx(
+        random_weights, BLOCK2_MAP, root / "block2.onnx", sweep="quick", save_optimized=root / "block2.opt.onnx"
+    )
 
 
 def test_verified_export_is_published_with_its_report(block2_export):
@@ -111,8 +111,14 @@ def test_failed_verification_is_not_left_as_good(random_weights, tmp_path, monke
 
 
 def test_fp16_keeps_the_front_end_in_float32(random_weights, tmp_path):
-    result = export_onnx(random_weights, EncoderConfig(layer="block2"), tmp_path / "half.onnx", precision="fp16",
-                         sweep="quick", batch_sizes=(1,))
+    result = export_onnx(
+        random_weights,
+        EncoderConfig(layer="block2"),
+        tmp_path / "half.onnx",
+        precision="fp16",
+        sweep="quick",
+        batch_sizes=(1,),
+    )
     assert result.report["status"] == "passed" and result.metadata["precision"] == "fp16"
     assert result.report["worst"]["min_cosine"] >= 0.999
     model = onnx.load(str(result.path))
@@ -122,12 +128,15 @@ def test_fp16_keeps_the_front_end_in_float32(random_weights, tmp_path):
     assert onnx.TensorProto.FLOAT16 in types.values()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"output": "model.pt"}, r"must end in \.onnx; got .*model\.pt \(set --output\)"),
-    ({"opset": 16}, r"`opset` must be >= 17"),
-    ({"sweep": "tiny"}, r"`sweep` must be one of .*got 'tiny'"),
-    ({"precision": "int8"}, r"`precision` must be one of .*got 'int8'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"output": "model.pt"}, r"must end in \.onnx; got .*model\.pt \(set --output\)"),
+        ({"opset": 16}, r"`opset` must be >= 17"),
+        ({"sweep": "tiny"}, r"`sweep` must be one of .*got 'tiny'"),
+        ({"precision": "int8"}, r"`precision` must be one of .*got 'int8'"),
+    ],
+)
 def test_bad_arguments_are_refused(random_weights, tmp_path, kwargs, message):
     kwargs = {"output": "model.onnx", **kwargs}
     output = tmp_path / kwargs.pop("output")

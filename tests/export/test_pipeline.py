@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.numerics import tolerance_for
 from audiosep_kit.export._pipeline import (
     SWEEPS,
     VerificationError,
@@ -19,6 +18,7 @@ from audiosep_kit.export._pipeline import (
     temporary_path,
     verify_runner,
 )
+from audiosep_kit.numerics import tolerance_for
 
 
 def _pool(x: np.ndarray) -> np.ndarray:
@@ -83,7 +83,9 @@ def test_publish_keeps_a_failure_aside_and_raises(tmp_path):
     tmp = temporary_path(final)
     tmp.write_bytes(b"bad")
     report = {"status": "failed", "worst": {"max_abs": 1.0}, "cases": []}
-    with pytest.raises(VerificationError, match=r"failed verification.*m\.failed\.pt2.*nothing was written to .*m\.pt2"):
+    with pytest.raises(
+        VerificationError, match=r"failed verification.*m\.failed\.pt2.*nothing was written to .*m\.pt2"
+    ):
         publish(tmp, final, report)
     assert final.read_bytes() == b"previous good" and (tmp_path / "m.failed.pt2").read_bytes() == b"bad"
     assert (tmp_path / "m.failed.verify.json").is_file() and not tmp.exists()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from audiosep_kit.audio import AudioSegment
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features._cache import (
     KEY_FIELDS,
@@ -20,7 +21,6 @@ from audiosep_kit.features._cache import (
     cached_features,
     default_cache_dir,
 )
-from audiosep_kit.audio import AudioSegment
 
 DESCRIPTION = {
     "weights": {"sha256": "0" * 64, "source": "fake.ckpt", "random_weights": False},

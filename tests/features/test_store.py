@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosep_kit.errors import ConfigError, StoreError
-from audiosep_kit.runtime._extractor import FeatureExtractor
 from audiosep_kit.audio import AudioSegment
+from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features import FeatureStore, extract_to_store
+from audiosep_kit.runtime._extractor import FeatureExtractor
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,9 @@ def clips(tmp_path):
     """Six short clips of three lengths and rates, plus one corrupt and one empty file."""
     rng = np.random.default_rng(0)
     paths = []
-    for i, (seconds, rate) in enumerate([(0.3, 16000), (0.3, 16000), (0.5, 32000), (0.2, 44100), (0.3, 16000), (0.5, 32000)]):
+    for i, (seconds, rate) in enumerate(
+        [(0.3, 16000), (0.3, 16000), (0.5, 32000), (0.2, 44100), (0.3, 16000), (0.5, 32000)]
+    ):
         path = tmp_path / "audio" / f"clip{i}.wav"
         path.parent.mkdir(exist_ok=True)
         sf.write(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
@@ -43,7 +45,7 @@ def test_store_rows_match_solo_features_and_errors_are_listed(extractor, clips, 
     assert store.complete
     index = store.index
     assert list(index["path"]) == [str(p) for p in clips]
-    status = dict(zip(index["path"], index["status"]))
+    status = dict(zip(index["path"], index["status"], strict=False))
     assert status[str(clips[3])] == "error" and status[str(clips[-1])] == "error"
     assert "corrupt.wav" in index.loc[3, "error"] and "empty.wav" in index.loc[len(clips) - 1, "error"]
     features = store.features

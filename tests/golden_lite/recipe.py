@@ -79,7 +79,7 @@ def recipe_arrays(provenance: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
     stream stays in step; the condition is the 512 draws after the last key.
     """
     rng = np.random.Generator(np.random.PCG64(SEED))
-    kernels = dict(zip(STFT_KEYS, stft_kernels()))
+    kernels = dict(zip(STFT_KEYS, stft_kernels(), strict=False))
     tensors: dict[str, np.ndarray] = {}
     for key, (shape, dtype) in key_specs(provenance).items():
         u = np.asarray(rng.random(shape, dtype=np.float64))

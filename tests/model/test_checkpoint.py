@@ -195,7 +195,9 @@ def test_wrong_shape_is_named(golden_raw_state_dict, expected):
     """A tensor of the wrong shape is refused with its name, the expected and the actual shape."""
     key = "ss_model.base.pre_conv.weight"
     raw = {**golden_raw_state_dict, key: torch.zeros(32, 1, 3, 3)}
-    with pytest.raises(CheckpointError, match=re.escape(f"{key}: expected (32, 1, 1, 1) torch.float32, got (32, 1, 3, 3)")):
+    with pytest.raises(
+        CheckpointError, match=re.escape(f"{key}: expected (32, 1, 1, 1) torch.float32, got (32, 1, 3, 3)")
+    ):
         select_encoder_state(raw, expected)
 
 
@@ -220,7 +222,9 @@ def test_several_problems_are_all_reported(golden_raw_state_dict, expected):
 
 def test_not_an_audiosep_checkpoint(expected):
     """A state dict without any '...base.bn0.running_mean' key is refused with an example of the expected key."""
-    with pytest.raises(CheckpointError, match=r"resnet\.pt is not an AudioSep checkpoint.*'ss_model\.base\.bn0\.running_mean'"):
+    with pytest.raises(
+        CheckpointError, match=r"resnet\.pt is not an AudioSep checkpoint.*'ss_model\.base\.bn0\.running_mean'"
+    ):
         select_encoder_state({"fc.weight": torch.zeros(2, 2)}, expected, source="resnet.pt")
 
 
@@ -284,7 +288,9 @@ def test_pickled_objects_need_trust_pickle(golden_raw_state_dict, golden_weights
 # --- weights identity -------------------------------------------------------------------------
 
 
-def test_sha256_is_the_same_for_every_file_format(golden_checkpoint, golden_flat_checkpoint, golden_safetensors_checkpoint):
+def test_sha256_is_the_same_for_every_file_format(
+    golden_checkpoint, golden_flat_checkpoint, golden_safetensors_checkpoint
+):
     """The weights checksum is identical for .ckpt, flat .bin and .safetensors."""
     sums = {load_weights(p).sha256 for p in (golden_checkpoint, golden_flat_checkpoint, golden_safetensors_checkpoint)}
     assert sums == {GOLDEN_SHA256}

@@ -107,7 +107,9 @@ def test_pooled_mean_matches_golden(case, center_map, golden_outputs, golden_che
 
 
 @pytest.mark.parametrize("film", list(MODES))
-def test_mean_pooling_encoder_matches_golden(film, golden_weights, golden_inputs, golden_outputs, golden_condition, golden_check):
+def test_mean_pooling_encoder_matches_golden(
+    film, golden_weights, golden_inputs, golden_outputs, golden_condition, golden_check
+):
     """The public pooling='mean' encoder on input a, vs ``a__<mode>__mean``."""
     config = EncoderConfig(film=film, pooling="mean", condition=golden_condition if film == "query" else None)
     got = _run(build_encoder(golden_weights, config), golden_inputs["a"])

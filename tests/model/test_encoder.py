@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiosep_kit.model._checkpoint import build_encoder, load_weights
+from audiosep_kit.model._checkpoint import build_encoder
 from audiosep_kit.model._config import LAYER_CHANNELS, EncoderConfig
 from audiosep_kit.model._encoder import BLOCKS, AudioSepEncoder, pool_features
 from audiosep_kit.model._stft_kernels import dft_kernels
@@ -137,7 +137,14 @@ def test_output_shape_per_pooling(pooling, shape, random_weights):
 
 @pytest.mark.parametrize(
     ("layer", "tp", "freq"),
-    [("block1", 16, 512), ("block2", 8, 256), ("block3", 4, 128), ("block4", 2, 64), ("block5", 1, 32), ("block6", 1, 16)],
+    [
+        ("block1", 16, 512),
+        ("block2", 8, 256),
+        ("block3", 4, 128),
+        ("block4", 2, 64),
+        ("block5", 1, 32),
+        ("block6", 1, 16),
+    ],
 )
 def test_block_tap_shapes(layer, tp, freq, random_weights):
     """layer='block<k>' returns the pooled output of encoder block k: (B, C_k, 32 / 2^k, 1024 / 2^k)."""
@@ -156,7 +163,10 @@ def test_pooling_is_applied_to_the_feature_map(random_weights):
     wave = _wave(L_SHORT, batch=2)
     with torch.inference_mode():
         fmap = build_encoder(random_weights, EncoderConfig(pooling="none"))(wave)
-        pooled = {p: build_encoder(random_weights, EncoderConfig(pooling=p))(wave) for p in ("mean", "meanstd", "max", "frames")}
+        pooled = {
+            p: build_encoder(random_weights, EncoderConfig(pooling=p))(wave)
+            for p in ("mean", "meanstd", "max", "frames")
+        }
     assert torch.equal(pooled["mean"], fmap.mean(dim=(2, 3)))
     assert torch.equal(pooled["meanstd"], torch.cat([fmap.mean(dim=(2, 3)), fmap.std(dim=(2, 3), correction=0)], 1))
     assert torch.equal(pooled["max"], fmap.amax(dim=(2, 3)))

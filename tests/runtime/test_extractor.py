@@ -13,8 +13,8 @@ import torch
 
 from audiosep_kit.errors import AudioDecodeError, BackendUnavailableError, ConfigError
 from audiosep_kit.model._config import SAMPLE_RATE
-from audiosep_kit.runtime.backends import backend_names
 from audiosep_kit.runtime._extractor import FeatureExtractor
+from audiosep_kit.runtime.backends import backend_names
 
 #: Clip lengths at 32 kHz, repeated so that batches of 3 and 8 really hold several clips. "short" clips
 #: are those for which torch would pick another conv kernel for a lone clip than for a batch: the
@@ -111,13 +111,15 @@ def test_embed_names_the_bad_row(extractor):
 
 def _assert_rows_equal(rows, solo, kind: str, batch_size: int) -> None:
     assert len(rows) == len(solo)
-    for i, (row, ref) in enumerate(zip(rows, solo)):
-        assert np.array_equal(row, ref), f"{kind} clip {i} (length {LENGTHS[kind][i]}) changed with batch_size={batch_size}"
+    for i, (row, ref) in enumerate(zip(rows, solo, strict=False)):
+        assert np.array_equal(row, ref), (
+            f"{kind} clip {i} (length {LENGTHS[kind][i]}) changed with batch_size={batch_size}"
+        )
 
 
 @pytest.mark.parametrize(("kind", "batch_size"), WAVE_CASES)
 def test_batching_never_changes_features(kind, batch_size, extractor, clips, solo_rows):
-    """embed_waves with batch_size 3 and 8 over clips of mixed lengths: every row np.array_equal to the clip's solo run."""
+    """embed_waves with batch_size 3 and 8 over clips of mixed lengths: each row equals the clip's solo run."""
     rows = _with_batch_size(extractor, batch_size).embed_waves(clips[kind])
     _assert_rows_equal(rows, solo_rows[kind], kind, batch_size)
 
@@ -202,7 +204,9 @@ def test_describe(golden_extractor, golden_weights):
     }
     assert info["sample_rate"] == SAMPLE_RATE and info["resampler"] == "soxr-HQ"
     assert info["batch_size"] == 8
-    assert info["versions"]["torch"] == torch.__version__ and "numpy" in info["versions"] and "python" in info["versions"]
+    assert (
+        info["versions"]["torch"] == torch.__version__ and "numpy" in info["versions"] and "python" in info["versions"]
+    )
 
 
 def test_query_mode_from_a_condition_file(golden_dir, golden_inputs, golden_outputs):
@@ -210,7 +214,9 @@ def test_query_mode_from_a_condition_file(golden_dir, golden_inputs, golden_outp
     extractor = FeatureExtractor.from_checkpoint(
         golden_dir / "checkpoint.ckpt", film="query", condition=golden_dir / "condition.npy"
     )
-    np.testing.assert_allclose(extractor.embed(golden_inputs["a"]), golden_outputs["a__query__mean"][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        extractor.embed(golden_inputs["a"]), golden_outputs["a__query__mean"][0], rtol=1e-4, atol=1e-5
+    )
     assert len(extractor.describe()["encoder"]["condition_sha256"]) == 64
 
 
@@ -230,7 +236,9 @@ def test_random_weights_are_labelled(extractor):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here; the refusal cannot be exercised")
 def test_cuda_without_cuda_is_refused():
     """device='cuda' on a machine without CUDA raises BackendUnavailableError instead of running on CPU."""
-    with pytest.raises(BackendUnavailableError, match=r"device 'cuda' was requested but torch sees no CUDA device.*--device cpu"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"device 'cuda' was requested but torch sees no CUDA device.*--device cpu"
+    ):
         FeatureExtractor.from_checkpoint("random:0", device="cuda")
 
 

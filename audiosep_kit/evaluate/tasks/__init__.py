@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from audiosep_kit.evaluate.tasks._common import DATA_ROOT_ENV, DataLocation
 from audiosep_kit.evaluate.tasks._librispeech import split_manifest
-from audiosep_kit.evaluate.tasks._registry import TASKS, Reader, get_task, load_examples, load_metadata
-from audiosep_kit.evaluate.tasks._registry import resolve_task
+from audiosep_kit.evaluate.tasks._registry import TASKS, Reader, get_task, load_examples, load_metadata, resolve_task
 from audiosep_kit.evaluate.tasks._task import PROTOCOL_KINDS, Example, Task
 
 __all__ = [

@@ -58,8 +58,7 @@ class DataLocation:
     def error(self, problem: str, fix: str | None = None) -> DatasetError:
         """A DatasetError naming the task, the problem, the folder, how it was chosen and the fix."""
         return DatasetError(
-            f"{self.task}: {problem} (dataset folder {self.folder}, chosen by {self.how}); "
-            f"{fix or self.fix()}."
+            f"{self.task}: {problem} (dataset folder {self.folder}, chosen by {self.how}); {fix or self.fix()}."
         )
 
     def require(self, path: Path, what: str) -> Path:
@@ -125,8 +124,7 @@ def keep_present(
     if missing and not allow_missing:
         names = [_relative(path, location.folder) for path in missing]
         raise location.error(
-            f"{len(missing)} of {len(exists)} audio files listed in {listed_in} are missing, "
-            f"e.g. {shown(names)}",
+            f"{len(missing)} of {len(exists)} audio files listed in {listed_in} are missing, e.g. {shown(names)}",
             fix=INCOMPLETE_FIX,
         )
     return [example for example in examples if exists[example.path]]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import DataLocation, keep_present, read_csv_rows
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Category names indexed by ESC-50's ``target`` column.
 ESC50_LABELS: tuple[str, ...] = (
@@ -56,9 +56,7 @@ def _row_example(row: dict[str, str], number: int, task: Task, location: DataLoc
     )
 
 
-def read_esc50(
-    task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool
-) -> list[Example]:
+def read_esc50(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """ESC-50 (or ESC-10 when ``task`` is ESC10) examples in ``meta/esc50.csv`` row order."""
     rows = read_csv_rows(location.folder / METADATA, _COLUMNS, location)
     subset = task.name == ESC10.name

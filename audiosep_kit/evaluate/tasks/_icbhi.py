@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import INCOMPLETE_FIX, DataLocation, keep_present, shown
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 AUDIO_DIR = "ICBHI_final_database"
@@ -105,9 +105,7 @@ def _recording_and_annotation(location: DataLocation, name: str) -> tuple[str, P
     return name, annotation
 
 
-def read_icbhi(
-    task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool
-) -> list[Example]:
+def read_icbhi(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """One Example per annotated cycle of every recording named in the official split file."""
     examples: list[Example] = []
     unannotated: list[str] = []

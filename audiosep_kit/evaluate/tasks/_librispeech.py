@@ -27,8 +27,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import INCOMPLETE_FIX, DataLocation, keep_present, shown
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 SUBSET = "train-clean-100"
 _SPLITS = ("train", "valid", "test")
@@ -75,9 +75,7 @@ def _chapter_utterances(chapter: Path, location: DataLocation) -> list[str] | No
     return utterances
 
 
-def _speaker_examples(
-    speaker: Path, label: int, location: DataLocation, untranscribed: list[str]
-) -> list[Example]:
+def _speaker_examples(speaker: Path, label: int, location: DataLocation, untranscribed: list[str]) -> list[Example]:
     """A speaker's transcribed utterances, split by ``split_of_speaker``; notes untranscribed chapters."""
     folders = (entry for entry in speaker.iterdir() if entry.is_dir() and entry.name.isdigit())
     chapters = sorted(folders, key=lambda chapter: int(chapter.name))

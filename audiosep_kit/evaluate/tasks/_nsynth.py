@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import DataLocation, keep_present, shown
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Family names indexed by NSynth's ``instrument_family`` number.
 NSYNTH_FAMILIES: tuple[str, ...] = (
@@ -31,8 +31,7 @@ def _note_example(note: str, fields: dict, split: str, where: Path, location: Da
     """One examples.json entry as an Example, after checking its family number and name agree."""
     family = fields.get("instrument_family")
     name = fields.get("instrument_family_str")
-    known = isinstance(family, int) and 0 <= family < len(NSYNTH_FAMILIES)
-    if not known or NSYNTH_FAMILIES[family] != name:
+    if not (isinstance(family, int) and 0 <= family < len(NSYNTH_FAMILIES) and NSYNTH_FAMILIES[family] == name):
         raise location.error(
             f"{where}: note {note!r} has instrument_family {family!r} / {name!r}, "
             f"not one of NSynth's families {NSYNTH_FAMILIES}",
@@ -57,9 +56,7 @@ def _split_examples(split: str, location: DataLocation) -> list[Example]:
     return [_note_example(note, notes[note], split, path, location) for note in sorted(notes)]
 
 
-def read_nsynth(
-    task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool
-) -> list[Example]:
+def read_nsynth(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """Examples of every split folder that has an examples.json; a missing split refuses unless allowed."""
     absent = [
         str(split_folder(location, split) / "examples.json")

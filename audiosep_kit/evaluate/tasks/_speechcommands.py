@@ -28,8 +28,8 @@ from __future__ import annotations
 import soundfile as sf
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import INCOMPLETE_FIX, DataLocation, shown
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 V1_WORDS: tuple[str, ...] = (
     "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy", "house", "left",
@@ -138,7 +138,7 @@ def _silence_examples(location: DataLocation, label: int, allow_missing: bool) -
 
 
 def _missing_message(n_words: int, absent_words: list[str], absent_files: list[str]) -> str:
-    """"k of n word folder(s) absent (a, b ...), m file(s) named in the official lists absent (e.g. ...)"."""
+    """ "k of n word folder(s) absent (a, b ...), m file(s) named in the official lists absent (e.g. ...)"."""
     words = f" ({shown(absent_words)})" if absent_words else ""
     files = f" (e.g. {shown(absent_files)})" if absent_files else ""
     return (
@@ -176,6 +176,7 @@ def word_task(name: str, label_names: tuple[str, ...], data_dir: str, descriptio
         data_dir=data_dir,
         reader=read_speech_commands,
     )
+
 
 SPEECHCOMMANDS_V2 = word_task(
     "speechcommands-v2", V2_WORDS, "speech_commands_v2", "Speech Commands v0.02, 35 words, official lists."

@@ -17,7 +17,6 @@ from audiosep_kit._validation import check_choice
 from audiosep_kit.audio import AudioSegment
 from audiosep_kit.errors import ConfigError
 
-
 #: "folds": every fold is the test set once (ESC-50, UrbanSound8K); "split": fixed train/valid/test.
 PROTOCOL_KINDS = ("folds", "split")
 

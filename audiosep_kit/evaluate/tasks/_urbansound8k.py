@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._task import Example, Task
 from audiosep_kit.evaluate.tasks._common import DataLocation, keep_present, read_csv_rows
+from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Class names indexed by the csv's ``classID``.
 URBANSOUND8K_LABELS: tuple[str, ...] = (
@@ -45,9 +45,7 @@ def _row_example(row: dict[str, str], number: int, task: Task, location: DataLoc
     )
 
 
-def read_urbansound8k(
-    task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool
-) -> list[Example]:
+def read_urbansound8k(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """UrbanSound8K examples in ``metadata/UrbanSound8K.csv`` row order."""
     rows = read_csv_rows(location.folder / METADATA, _COLUMNS, location)
     examples = [_row_example(row, number, task, location) for number, row in enumerate(rows, start=1)]

@@ -30,9 +30,11 @@ def make_aoti(
 ) -> TorchBackend:
     """Load the package (given, or from the export cache) and check it was made for this request."""
     dev = torch_device(device)
-    path = Path(model_path) if model_path is not None else cached_artifact(
-        "aoti", weights, config, device=device, cache_dir=cache_dir
-    ).path
+    path = (
+        Path(model_path)
+        if model_path is not None
+        else cached_artifact("aoti", weights, config, device=device, cache_dir=cache_dir).path
+    )
     runner = load_package(path, dev)
     meta = dict(runner.get_metadata())
     check_metadata(meta, weights.sha256, config, artifact=str(path), precision="fp32")

@@ -24,12 +24,11 @@ import time
 import numpy as np
 import torch
 
+from audiosep_kit._devices import set_tf32, torch_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.model import EncoderConfig, LoadedWeights, build_encoder
 from audiosep_kit.runtime.backends._eager import TorchBackend
-from audiosep_kit._devices import set_tf32, torch_device
-
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: Dynamo's per-code-object ceiling, shared by all compile backends of a process (see above).

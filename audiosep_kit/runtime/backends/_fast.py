@@ -45,7 +45,6 @@ from audiosep_kit.model import (
 )
 from audiosep_kit.runtime.backends._eager import TorchBackend
 
-
 #: The precisions the fast backend offers (names from audiosep_kit.numerics), default first.
 FAST_PRECISIONS = ("bf16", "fp32")
 _DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -62,8 +61,10 @@ def _mkldnn():
 
 def _bn_affine(bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode BatchNorm as y = scale * x + shift (per channel), in float32."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # eval-mode BN with tracked statistics
+    scale = bn.weight / torch.sqrt(var + bn.eps)
+    return scale, bn.bias - mean * scale
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _fold_block(model: AudioSepEncoder, name: str, pool: tuple[int, int], dtype:
     scale1, shift1 = _bn_affine(block.bn1)
     scale2, shift2 = _bn_affine(block.bn2)
     if model.config.film != "none":
-        beta1, beta2 = model.film.betas(name, model.condition)
+        beta1, beta2 = model.film.betas(name, model.film_condition)
         shift1, shift2 = shift1 + beta1.reshape(-1), shift2 + beta2.reshape(-1)
 
     def cl(w: torch.Tensor) -> torch.Tensor:
@@ -126,7 +127,7 @@ class _Arena:
         self.dtype = dtype
         self.buffers: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, shape: tuple[int, int, int, int]) -> torch.Tensor:
+    def get(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         """A channels-last (B, C, H, W) view on buffer ``name`` (contents undefined)."""
         batch, channels, height, width = shape
         size = batch * channels * height * width
@@ -151,7 +152,9 @@ class FastEncoder:
         scale0, shift0 = _bn_affine(model.base.bn0)
         self.scale0, self.shift0 = scale0[:-1].clone(), shift0[:-1].clone()  # Nyquist bin is dropped
         self.pre_weight = model.base.pre_conv.weight.reshape(1, -1, 1, 1).to(self.dtype)
-        self.pre_bias = model.base.pre_conv.bias.reshape(1, -1, 1, 1).to(self.dtype)
+        pre_bias = model.base.pre_conv.bias
+        assert pre_bias is not None  # pre_conv has a bias in every AudioSep checkpoint
+        self.pre_bias = pre_bias.reshape(1, -1, 1, 1).to(self.dtype)
         self.window = torch.hann_window(N_FFT, periodic=True)
         last = LAYERS.index(self.config.layer)
         self.blocks = [_fold_block(model, name, pool, self.dtype) for name, _, _, pool in BLOCKS[: last + 1]]
@@ -200,7 +203,7 @@ class FastEncoder:
             return out
         kernel = list(block.pool)
         pooled = self.arena.get(f"P{index % 2}", (batch, out_shape[1], frames // kernel[0], bins // kernel[1]))
-        return torch._C._nn.avg_pool2d(out, kernel, kernel, [0, 0], False, True, None, out=pooled)
+        return torch._C._nn.avg_pool2d(out, kernel, kernel, [0, 0], False, True, None, out=pooled)  # type: ignore[call-arg]
 
     def __call__(self, wave: torch.Tensor) -> torch.Tensor:
         with self._lock:  # the arena is shared state: one call at a time
@@ -259,7 +262,9 @@ def make_fast(
     _check_supported(precision, device, stft)
     model = build_encoder(weights, config)
     if stft == "fft" and not kernels_are_dft(model):
-        raise ConfigError("stft='fft' needs the checkpoint's STFT kernels to be the Hann DFT; these are not. Use 'conv'.")
+        raise ConfigError(
+            "stft='fft' needs the checkpoint's STFT kernels to be the Hann DFT; these are not. Use 'conv'."
+        )
     with torch.no_grad():
         encoder = FastEncoder(model, precision, stft)
     return FastBackend(encoder, precision)

@@ -21,8 +21,7 @@ import torch
 
 from audiosep_kit._devices import parse_device
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
-from audiosep_kit.export import cached_artifact, check_metadata, import_onnxruntime, read_onnx_metadata
-from audiosep_kit.export import session_options
+from audiosep_kit.export import cached_artifact, check_metadata, import_onnxruntime, read_onnx_metadata, session_options
 from audiosep_kit.model import MIN_SAMPLES, EncoderConfig, LoadedWeights
 
 _CUDA, _TRT, _CPU = "CUDAExecutionProvider", "TensorrtExecutionProvider", "CPUExecutionProvider"
@@ -131,9 +130,11 @@ def make_onnx(
             f"{ort.get_available_providers()}. For CUDA install onnxruntime-gpu ('audiosep-kit[gpu]'), "
             "or use --device cpu."
         )
-    path = Path(model_path) if model_path is not None else cached_artifact(
-        "onnx", weights, config, precision=precision, opset=opset, cache_dir=cache_dir
-    ).path
+    path = (
+        Path(model_path)
+        if model_path is not None
+        else cached_artifact("onnx", weights, config, precision=precision, opset=opset, cache_dir=cache_dir).path
+    )
     check_metadata(read_onnx_metadata(path), weights.sha256, config, artifact=str(path), precision=precision)
     intra = intra_op_threads or torch.get_num_threads()
     options = session_options(intra, inter_op_threads, graph_optimization)
@@ -142,6 +143,11 @@ def make_onnx(
     on_gpu = session.get_providers()[0] in (_CUDA, _TRT)
     if io_binding and not on_gpu:
         raise ConfigError(f"io_binding=True binds outputs on the GPU; this session runs on {session.get_providers()}.")
-    info = {"intra_op_threads": intra, "inter_op_threads": inter_op_threads, "graph_optimization": graph_optimization,
-            "precision": precision, "onnxruntime": ort.__version__}
+    info = {
+        "intra_op_threads": intra,
+        "inter_op_threads": inter_op_threads,
+        "graph_optimization": graph_optimization,
+        "precision": precision,
+        "onnxruntime": ort.__version__,
+    }
     return OnnxBackend(session, path, precision, device, info, io_binding=on_gpu if io_binding is None else io_binding)

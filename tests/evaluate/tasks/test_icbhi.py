@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from audiosep_kit.audio._io import read_audio
 from audiosep_kit.errors import DatasetError
 from audiosep_kit.evaluate.tasks import TASKS, load_examples, load_metadata
-from audiosep_kit.audio._io import read_audio
 
 FOUR = {(0, 0): "normal", (1, 0): "crackle", (0, 1): "wheeze", (1, 1): "both"}
 

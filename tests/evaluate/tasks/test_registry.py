@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from audiosep_kit.errors import ConfigError, DatasetError
-from audiosep_kit.evaluate.tasks._task import Task
 from audiosep_kit.evaluate.tasks import (
     DATA_ROOT_ENV,
     TASKS,
@@ -16,6 +15,7 @@ from audiosep_kit.evaluate.tasks import (
     load_metadata,
     resolve_task,
 )
+from audiosep_kit.evaluate.tasks._task import Task
 
 EXPECTED_TASKS = {
     "esc50", "esc10", "urbansound8k", "icbhi", "icbhi-2class", "nsynth", "librispeech-speaker",

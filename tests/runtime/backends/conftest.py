@@ -34,8 +34,6 @@ def inductor_cache_dir(tmp_path_factory):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
 
 
-
-
 class BackendBuilder:
     """Configs, exported artifacts and CPU backends over one tier's weights, each made once, lazily.
 
@@ -64,7 +62,9 @@ class BackendBuilder:
         key = (film, pooling, layer, precision)
         if key not in self._onnx:
             target = self.root / f"{'_'.join(key)}.onnx"
-            self._onnx[key] = export_onnx(self.weights, self.config(*key[:3]), target, precision=precision, verify=False).path
+            self._onnx[key] = export_onnx(
+                self.weights, self.config(*key[:3]), target, precision=precision, verify=False
+            ).path
         return self._onnx[key]
 
     def aoti(self, film: str = "none", pooling: str = "mean", layer: str = "center") -> Path:
@@ -77,8 +77,9 @@ class BackendBuilder:
             self._aoti[key] = export_aoti(self.weights, self.config(*key), target, verify=False).path
         return self._aoti[key]
 
-    def backend(self, name: str, film: str = "none", pooling: str = "mean", layer: str = "center",
-                precision: str = "fp32"):
+    def backend(
+        self, name: str, film: str = "none", pooling: str = "mean", layer: str = "center", precision: str = "fp32"
+    ):
         """The CPU backend ``name`` at ``precision`` for that config, built once."""
         from audiosep_kit.runtime.backends import make_backend
 

@@ -14,11 +14,14 @@ def block1_package(golden_aoti):
     return golden_aoti("none", "none", "block1")
 
 
-def test_block1_package_matches_golden_any_length_and_batch(block1_package, golden_backend, golden_inputs, golden_taps,
-                                                            golden_check):
+def test_block1_package_matches_golden_any_length_and_batch(
+    block1_package, golden_backend, golden_inputs, golden_taps, golden_check
+):
     engine = golden_backend("aoti", "none", "none", "block1")
     for clip in ("a", "c", "d"):  # traced at 50 001 samples, run at 32 000, 50 001 and 1025
-        golden_check(engine.run(golden_inputs[clip][None]), golden_taps[f"{clip}__none__block1"], f"aoti:{clip}", "aoti")
+        golden_check(
+            engine.run(golden_inputs[clip][None]), golden_taps[f"{clip}__none__block1"], f"aoti:{clip}", "aoti"
+        )
     batch = np.stack([golden_inputs["a"]] * 3)
     golden_check(engine.run(batch), np.concatenate([golden_taps["a__none__block1"]] * 3), "aoti:batch3", "aoti")
 

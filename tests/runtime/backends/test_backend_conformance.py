@@ -44,8 +44,9 @@ def test_batch1_matches_golden(backend, film, pooling, golden_backend, golden_in
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("film", "pooling"), CONFIGS)
-def test_batch3_matches_golden(backend, film, pooling, golden_backend, golden_inputs, golden_outputs, golden_reference,
-                               golden_check):
+def test_batch3_matches_golden(
+    backend, film, pooling, golden_backend, golden_inputs, golden_outputs, golden_reference, golden_check
+):
     """Three rows in one run; with FiLM none the rows differ (a, b[:32000], a: golden batch2)."""
     engine = golden_backend(backend, film, pooling)
     a = golden_inputs["a"]
@@ -69,7 +70,6 @@ def test_long_clips_match_golden(backend, film, pooling, golden_backend, golden_
         golden_check(got, golden_reference(clip, film, pooling), f"{backend}:{clip}__{film}__{pooling}", backend)
 
 
-
 # --- golden-lite (tests/golden_lite): the same suite on a fresh clone, per backend variant -------------
 
 #: Every (backend, precision) the registry offers: a new backend or precision joins this suite by
@@ -82,8 +82,14 @@ LITE_VARIANTS = tuple(backend_variants())
 #: of that map, and zero differs from none only by FiLM biases, which the fp32 variants check.
 SKIP_CONFIGS = {("onnx", "fp16"): {("none", "mean"), ("zero", "mean")}}
 LITE_CASES = [
-    pytest.param(name, precision, film, pooling, id=f"{name}:{precision}-{film}-{pooling}",
-                 marks=[pytest.mark.slow] if name in COMPILED_BACKENDS else [])
+    pytest.param(
+        name,
+        precision,
+        film,
+        pooling,
+        id=f"{name}:{precision}-{film}-{pooling}",
+        marks=[pytest.mark.slow] if name in COMPILED_BACKENDS else [],
+    )
     for name, precision in LITE_VARIANTS
     for film, pooling in CONFIGS
     if (film, pooling) not in SKIP_CONFIGS.get((name, precision), ())
@@ -109,8 +115,9 @@ def _lite_check(lite_check, got, ref, key: str, name: str, precision: str) -> No
 
 
 @pytest.mark.parametrize(("name", "precision", "film", "pooling"), LITE_CASES)
-def test_lite_batch1_matches_golden_lite(name, precision, film, pooling, lite_backend, lite_inputs, lite_reference,
-                                         lite_check):
+def test_lite_batch1_matches_golden_lite(
+    name, precision, film, pooling, lite_backend, lite_inputs, lite_reference, lite_check
+):
     """Clips a (1 s), c (16 000 samples, stereo downmix) and d (1025, the minimum) one at a time.
 
     fp32: np.allclose(rtol=1e-4, atol=1e-5); fp16/bf16: per-row cosine >= 0.999.
@@ -122,8 +129,9 @@ def test_lite_batch1_matches_golden_lite(name, precision, film, pooling, lite_ba
 
 
 @pytest.mark.parametrize(("name", "precision", "film", "pooling"), LITE_CASES)
-def test_lite_batch2_matches_golden_lite(name, precision, film, pooling, lite_backend, lite_inputs, lite_reference,
-                                         lite_check):
+def test_lite_batch2_matches_golden_lite(
+    name, precision, film, pooling, lite_backend, lite_inputs, lite_reference, lite_check
+):
     """Two rows in one run: batch2 (a and another clip) against ``batch2__<mode>__mean``.
 
     golden-lite stores no batch2 full map, so pooling 'none' runs (a, a) against a's map twice: in

@@ -60,8 +60,9 @@ def test_graphs_past_the_limit_raise_instead_of_growing(monkeypatch):
 
     graphs = iter(range(100))
     monkeypatch.setattr(compiled, "_graph_count", lambda: next(graphs))
-    backend = compiled.CompiledBackend(lambda x: x.sum(dim=1, keepdim=True), torch.device("cpu"), mode="default",
-                                       recompile_limit=1)
+    backend = compiled.CompiledBackend(
+        lambda x: x.sum(dim=1, keepdim=True), torch.device("cpu"), mode="default", recompile_limit=1
+    )
     backend.run(np.ones((1, 1025), np.float32))  # counter 0 -> 1: one graph
     assert backend.executed()["graphs_compiled"] == 1
     with pytest.raises(BackendUnavailableError, match=r"built 2 graphs for 2 input shapes, over its recompile_limit=1"):

@@ -18,8 +18,9 @@ def _need_cuda():
 
 
 @pytest.mark.parametrize("backend", ["eager", "compile"])
-def test_cuda_backend_matches_golden(backend, golden_weights, golden_config, golden_inputs, golden_reference,
-                                     golden_check, inductor_cache_dir):
+def test_cuda_backend_matches_golden(
+    backend, golden_weights, golden_config, golden_inputs, golden_reference, golden_check, inductor_cache_dir
+):
     from audiosep_kit.runtime.backends import make_backend
 
     engine = make_backend(backend, golden_weights, golden_config("query"), "cuda")
@@ -30,12 +31,18 @@ def test_cuda_backend_matches_golden(backend, golden_weights, golden_config, gol
 
 
 @pytest.mark.slow
-def test_cuda_aoti_package_matches_golden(golden_weights, golden_config, golden_inputs, golden_reference, golden_check,
-                                          tmp_path, inductor_cache_dir):
+def test_cuda_aoti_package_matches_golden(
+    golden_weights, golden_config, golden_inputs, golden_reference, golden_check, tmp_path, inductor_cache_dir
+):
     from audiosep_kit.export._aoti import export_aoti
     from audiosep_kit.runtime.backends import make_backend
 
     package = export_aoti(golden_weights, golden_config(), tmp_path / "cuda.pt2", device="cuda", sweep="quick").path
     engine = make_backend("aoti", golden_weights, golden_config(), "cuda", model_path=package)
     for clip in ("a", "c", "d"):
-        golden_check(engine.run(golden_inputs[clip][None]), golden_reference(clip, "none", "mean"), f"aoti-cuda:{clip}", "aoti-cuda")
+        golden_check(
+            engine.run(golden_inputs[clip][None]),
+            golden_reference(clip, "none", "mean"),
+            f"aoti-cuda:{clip}",
+            "aoti-cuda",
+        )

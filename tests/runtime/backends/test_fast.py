@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.bench._parity import compare, tolerance_for
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.model._config import EncoderConfig
 from audiosep_kit.runtime.backends import make_backend
 
@@ -124,4 +124,6 @@ def test_bf16_without_native_support_is_refused(weights, monkeypatch):
 def test_fp32_matches_golden(golden_weights, golden_inputs, golden_outputs, golden_check):
     backend = make_backend("fast", golden_weights, EncoderConfig(), precision="fp32")
     for clip in ("a", "c", "d"):
-        golden_check(backend.run(golden_inputs[clip][None]), golden_outputs[f"{clip}__none__mean"], f"fast:{clip}", "fast")
+        golden_check(
+            backend.run(golden_inputs[clip][None]), golden_outputs[f"{clip}__none__mean"], f"fast:{clip}", "fast"
+        )

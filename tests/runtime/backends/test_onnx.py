@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from audiosep_kit._paths import CACHE_ENV, cache_root
 from audiosep_kit.errors import ArtifactMismatchError, BackendUnavailableError, ConfigError
 from audiosep_kit.runtime.backends import make_backend
-from audiosep_kit._paths import CACHE_ENV, cache_root
 from audiosep_kit.runtime.backends._onnx import providers_for
 
 
@@ -20,8 +20,15 @@ def none_mean_model(golden_onnx):
 
 
 def test_executed_reports_providers_and_threads(none_mean_model, golden_weights, golden_config):
-    engine = make_backend("onnx", golden_weights, golden_config(), "cpu", model_path=none_mean_model,
-                          intra_op_threads=1, graph_optimization="extended")
+    engine = make_backend(
+        "onnx",
+        golden_weights,
+        golden_config(),
+        "cpu",
+        model_path=none_mean_model,
+        intra_op_threads=1,
+        graph_optimization="extended",
+    )
     info = engine.executed()
     assert info["providers"] == ["CPUExecutionProvider"]
     assert (info["intra_op_threads"], info["inter_op_threads"], info["graph_optimization"]) == (1, 1, "extended")
@@ -31,7 +38,10 @@ def test_executed_reports_providers_and_threads(none_mean_model, golden_weights,
 def test_cuda_without_a_working_provider_fails_clearly(none_mean_model, golden_weights, golden_config):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present; the failure path needs a machine without one")
-    with pytest.raises(BackendUnavailableError, match=r"needs CUDAExecutionProvider.*activated \['CPUExecutionProvider'\]|has no \['CUDAExecutionProvider'\]"):
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"needs CUDAExecutionProvider.*activated \['CPUExecutionProvider'\]|has no \['CUDAExecutionProvider'\]",
+    ):
         make_backend("onnx", golden_weights, golden_config(), "cuda", model_path=none_mean_model)
 
 
@@ -48,7 +58,9 @@ def test_io_binding_on_cpu_is_refused(none_mean_model, golden_weights, golden_co
 def test_model_of_other_weights_is_refused(none_mean_model, golden_config):
     from audiosep_kit.model._checkpoint import load_weights
 
-    with pytest.raises(ArtifactMismatchError, match=r"weights_sha256: artifact has '[0-9a-f]{64}', requested '[0-9a-f]{64}'"):
+    with pytest.raises(
+        ArtifactMismatchError, match=r"weights_sha256: artifact has '[0-9a-f]{64}', requested '[0-9a-f]{64}'"
+    ):
         make_backend("onnx", load_weights("random:1"), golden_config(), "cpu", model_path=none_mean_model)
 
 
@@ -98,15 +110,23 @@ def test_providers_for_cuda_orders_tensorrt_cuda_cpu():
 
 def test_unknown_graph_optimization_is_refused(none_mean_model, golden_weights, golden_config):
     with pytest.raises(ConfigError, match=r"`graph_optimization` must be one of .*got 'max'"):
-        make_backend("onnx", golden_weights, golden_config(), "cpu", model_path=none_mean_model, graph_optimization="max")
+        make_backend(
+            "onnx", golden_weights, golden_config(), "cpu", model_path=none_mean_model, graph_optimization="max"
+        )
 
 
 @pytest.mark.cuda
-def test_cuda_provider_matches_golden(none_mean_model, golden_weights, golden_config, golden_inputs, golden_reference,
-                                      golden_check):
+def test_cuda_provider_matches_golden(
+    none_mean_model, golden_weights, golden_config, golden_inputs, golden_reference, golden_check
+):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device: torch.cuda.is_available() is False")
     engine = make_backend("onnx", golden_weights, golden_config(), "cuda", model_path=none_mean_model)
     assert engine.executed()["providers"][0] == "CUDAExecutionProvider"
     for clip in ("a", "c", "d"):
-        golden_check(engine.run(golden_inputs[clip][None]), golden_reference(clip, "none", "mean"), f"onnx-cuda:{clip}", "onnx-cuda")
+        golden_check(
+            engine.run(golden_inputs[clip][None]),
+            golden_reference(clip, "none", "mean"),
+            f"onnx-cuda:{clip}",
+            "onnx-cuda",
+        )
