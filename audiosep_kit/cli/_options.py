@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from audiosep_kit._devices import parse_device
 from audiosep_kit.errors import AudioSepKitError
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
+from audiosep_kit.runtime import backend_names
 
 
 def checkpoint_option(fn: Callable) -> Callable:
@@ -111,3 +113,42 @@ class CommaList(click.ParamType):
         if self.positive and any(v <= 0 for v in out):
             self.fail(f"expected positive values; got {value!r}.", param, ctx)
         return out
+
+
+class DeviceType(click.ParamType):
+    """``cpu``, ``cuda`` or ``cuda:N``, checked when parsed (whether it exists is checked when used)."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx) -> str:
+        try:
+            parse_device(value)
+        except AudioSepKitError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+def device_option(help: str = "cpu, cuda or cuda:N; an unavailable device is an error, never a silent CPU run."):
+    """The one --device option of every command."""
+    return click.option("--device", type=DeviceType(), default="cpu", show_default=True, help=help)
+
+
+def backend_option(fn: Callable) -> Callable:
+    """The one --backend option of the commands that extract features."""
+    return click.option(
+        "--backend",
+        type=click.Choice(backend_names()),
+        default="eager",
+        show_default=True,
+        help="Extraction backend (fast: the fused oneDNN CPU backend, bf16 where the CPU has it natively).",
+    )(fn)
+
+
+def model_path_option(fn: Callable) -> Callable:
+    """The one --model-path option: an exported artifact for the onnx / aoti backends."""
+    return click.option(
+        "--model-path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Exported artifact for the onnx / aoti backends (default: the export cache).",
+    )(fn)

@@ -20,7 +20,7 @@ from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
-from audiosep_kit.cli._options import CommaList, encoder_options, report_errors
+from audiosep_kit.cli._options import CommaList, device_option, encoder_options, report_errors
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.runtime import FeatureExtractor, make_backend, read_condition
 
@@ -111,7 +111,7 @@ def _machine(peaks: dict) -> dict:
     help="Clip lengths in seconds.",
 )
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch (and ORT intra-op) threads.")
-@click.option("--device", default="cpu", show_default=True)
+@device_option()
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Interleaved timed rounds.")
 @click.option("--warmup", type=click.IntRange(1), default=1, show_default=True, help="Untimed calls per shape.")
 @click.option(

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import click
 
-from audiosep_kit.cli._options import CommaList, checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.cli._options import (
+    CommaList,
+    backend_option,
+    checkpoint_option,
+    device_option,
+    encoder_options,
+    model_path_option,
+    report_errors,
+    require_checkpoint,
+)
 from audiosep_kit.evaluate import (
     PROTOCOL_CHOICES,
     EvalOptions,
@@ -27,7 +36,6 @@ from audiosep_kit.evaluate import (
     format_table,
 )
 from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV
-from audiosep_kit.runtime import backend_names
 
 __all__ = ["main", "run", "eval_options", "run_from_options"]
 
@@ -72,26 +80,9 @@ def eval_options(fn: Callable) -> Callable:
             default=None,
             help="Run folder (default: runs/<task>_<protocol>_<time>).",
         ),
-        click.option(
-            "--device",
-            type=click.Choice(("cpu", "cuda")),
-            default="cpu",
-            show_default=True,
-            help="Device for extraction and torch heads; cuda without CUDA is an error.",
-        ),
-        click.option(
-            "--backend",
-            type=click.Choice(backend_names()),
-            default="eager",
-            show_default=True,
-            help="Extraction backend.",
-        ),
-        click.option(
-            "--model-path",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            default=None,
-            help="Exported artifact for the onnx / aoti backends.",
-        ),
+        device_option("Device for extraction and torch heads; cuda without CUDA is an error."),
+        backend_option,
+        model_path_option,
         click.option(
             "--cache-dir",
             type=click.Path(file_okay=False, path_type=Path),

@@ -23,7 +23,14 @@ from audiosep_kit._tables import format_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
-from audiosep_kit.cli._options import CommaList, checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.cli._options import (
+    CommaList,
+    checkpoint_option,
+    device_option,
+    encoder_options,
+    report_errors,
+    require_checkpoint,
+)
 from audiosep_kit.errors import BackendUnavailableError, ConfigError, VerificationError
 from audiosep_kit.export import export_aoti, export_onnx, read_metadata
 from audiosep_kit.model import EncoderConfig, load_weights
@@ -155,7 +162,7 @@ def onnx_command(
 )
 @checkpoint_option
 @encoder_options
-@click.option("--device", default="cpu", show_default=True, help="Device to compile for: cpu or cuda[:N].")
+@device_option("Device to compile for: cpu, cuda or cuda:N.")
 @_export_options
 @report_errors
 def aoti_command(
@@ -242,7 +249,7 @@ def _echo_parity(results) -> None:
     help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
     "Default: every registered backend at its default precision.",
 )
-@click.option("--device", default="cpu", show_default=True, help="Device of the backends (eager reference: cpu).")
+@device_option("Device of the backends (the eager reference runs on cpu).")
 @click.option(
     "--onnx-model",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -8,10 +8,18 @@ from pathlib import Path
 import click
 
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, audio_files
-from audiosep_kit.cli._options import checkpoint_option, encoder_options, report_errors, require_checkpoint
+from audiosep_kit.cli._options import (
+    backend_option,
+    checkpoint_option,
+    device_option,
+    encoder_options,
+    model_path_option,
+    report_errors,
+    require_checkpoint,
+)
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.features import extract_to_store
-from audiosep_kit.runtime import FeatureExtractor, backend_names
+from audiosep_kit.runtime import FeatureExtractor
 
 __all__ = ["main"]
 
@@ -39,20 +47,9 @@ def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> list[Pat
     "--file-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file, one path a line."
 )
 @checkpoint_option
-@click.option(
-    "--backend",
-    type=click.Choice(backend_names()),
-    default="eager",
-    show_default=True,
-    help="Extraction backend (fast = fused CPU, bf16 by default).",
-)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option(
-    "--model-path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Exported artifact for the onnx / aoti backends.",
-)
+@backend_option
+@device_option()
+@model_path_option
 @encoder_options
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--chunk-size", default=64, show_default=True, type=click.IntRange(1), help="Files per committed chunk.")

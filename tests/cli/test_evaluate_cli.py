@@ -135,7 +135,7 @@ def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
         ),
         (["--task", "esc50", "--seeds", "a,b"], "expected comma-separated int values"),
         (["--task", "esc50", "--protocol", "leaky"], "'leaky' is not one of"),
-        (["--task", "esc50", "--device", "tpu"], "'tpu' is not one of"),
+        (["--task", "esc50", "--device", "tpu"], "`device` must be one of {'cpu', 'cuda', 'cuda:N'}; got 'tpu'"),
         (["--task", "nope", "--features", "{features}"], "`task` must be one of"),
     ],
 )

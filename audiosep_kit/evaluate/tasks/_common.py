@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,3 +150,51 @@ def read_csv_rows(path: Path, columns: Iterable[str], location: DataLocation) ->
                 fix="use the dataset's original metadata file",
             )
         return list(reader)
+
+
+def csv_examples(
+    location: DataLocation,
+    metadata: Path,
+    columns: Iterable[str],
+    row_example: Callable[[dict[str, str], int], Example],
+    *,
+    allow_missing: bool,
+    check_audio: bool,
+    keep: Callable[[dict[str, str]], bool] = lambda row: True,
+) -> list[Example]:
+    """The examples of a metadata CSV in row order (rows numbered from 1), then ``keep_present``."""
+    path = location.folder / metadata
+    rows = read_csv_rows(path, columns, location)
+    examples = [row_example(row, number) for number, row in enumerate(rows, start=1) if keep(row)]
+    return keep_present(examples, location, listed_in=str(path), allow_missing=allow_missing, check_audio=check_audio)
+
+
+def class_id(
+    row: dict[str, str],
+    id_column: str,
+    name_column: str,
+    names: Sequence[str],
+    where: str,
+    location: DataLocation,
+    *,
+    dataset: str,
+    fix: str,
+) -> int:
+    """The integer class id of a metadata row, refused unless it names the class the row says."""
+    try:
+        label = int(row[id_column])
+    except ValueError:
+        raise location.error(f"{where}: {id_column} {row[id_column]!r} is not an integer") from None
+    if not 0 <= label < len(names) or names[label] != row[name_column]:
+        raise location.error(
+            f"{where}: {id_column} {label} / {name_column} {row[name_column]!r} do not match {dataset}'s classes",
+            fix=fix,
+        )
+    return label
+
+
+def fold_of(row: dict[str, str], task: Task, where: str, location: DataLocation) -> str:
+    """The row's ``fold``, refused unless it is one of the task's folds."""
+    if row["fold"] not in task.splits:
+        raise location.error(f"{where}: fold {row['fold']!r} is not one of {task.splits}")
+    return row["fold"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._common import DataLocation, keep_present, read_csv_rows
+from audiosep_kit.evaluate.tasks._common import DataLocation, class_id, csv_examples, fold_of
 from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Category names indexed by ESC-50's ``target`` column.
@@ -35,43 +35,25 @@ _FOLDS = ("1", "2", "3", "4", "5")
 def _row_example(row: dict[str, str], number: int, task: Task, location: DataLocation) -> Example:
     """One csv row as an Example, after checking that target, category and fold agree with the task."""
     where = f"{location.folder / METADATA} row {number}"
-    try:
-        target = int(row["target"])
-    except ValueError:
-        raise location.error(f"{where}: target {row['target']!r} is not an integer") from None
-    if not 0 <= target < len(ESC50_LABELS) or ESC50_LABELS[target] != row["category"]:
-        raise location.error(
-            f"{where}: target {target} / category {row['category']!r} do not match ESC-50's classes",
-            fix="use the official meta/esc50.csv",
-        )
+    class_id(row, "target", "category", ESC50_LABELS, where, location, dataset="ESC-50",
+             fix="use the official meta/esc50.csv")  # fmt: skip
     if row["category"] not in task.label_names:
         raise location.error(f"{where}: category {row['category']!r} is not a class of {task.name}")
-    if row["fold"] not in task.splits:
-        raise location.error(f"{where}: fold {row['fold']!r} is not one of {task.splits}")
     return Example(
         path=location.folder / "audio" / row["filename"],
         label=task.label_names.index(row["category"]),
-        split=row["fold"],
+        split=fold_of(row, task, where, location),
         group=row["src_file"],
     )
 
 
 def read_esc50(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """ESC-50 (or ESC-10 when ``task`` is ESC10) examples in ``meta/esc50.csv`` row order."""
-    rows = read_csv_rows(location.folder / METADATA, _COLUMNS, location)
     subset = task.name == ESC10.name
-    examples = [
-        _row_example(row, number, task, location)
-        for number, row in enumerate(rows, start=1)
-        if not subset or row["esc10"] == "True"
-    ]
-    return keep_present(
-        examples,
-        location,
-        listed_in=str(location.folder / METADATA),
-        allow_missing=allow_missing,
-        check_audio=check_audio,
-    )
+    return csv_examples(
+        location, METADATA, _COLUMNS, lambda row, number: _row_example(row, number, task, location),
+        allow_missing=allow_missing, check_audio=check_audio, keep=lambda row: not subset or row["esc10"] == "True",
+    )  # fmt: skip
 
 
 ESC50 = Task(

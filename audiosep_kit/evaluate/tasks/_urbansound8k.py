@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiosep_kit.evaluate.tasks._common import DataLocation, keep_present, read_csv_rows
+from audiosep_kit.evaluate.tasks._common import DataLocation, class_id, csv_examples, fold_of
 from audiosep_kit.evaluate.tasks._task import Example, Task
 
 #: Class names indexed by the csv's ``classID``.
@@ -26,36 +26,23 @@ _COLUMNS = ("slice_file_name", "fsID", "fold", "classID", "class")
 def _row_example(row: dict[str, str], number: int, task: Task, location: DataLocation) -> Example:
     """One csv row as an Example, after checking class id, class name and fold."""
     where = f"{location.folder / METADATA} row {number}"
-    try:
-        label = int(row["classID"])
-    except ValueError:
-        raise location.error(f"{where}: classID {row['classID']!r} is not an integer") from None
-    if not 0 <= label < task.num_classes or task.label_names[label] != row["class"]:
-        raise location.error(
-            f"{where}: classID {label} / class {row['class']!r} do not match UrbanSound8K's classes",
-            fix="use the official metadata/UrbanSound8K.csv",
-        )
-    if row["fold"] not in task.splits:
-        raise location.error(f"{where}: fold {row['fold']!r} is not one of {task.splits}")
+    label = class_id(row, "classID", "class", task.label_names, where, location, dataset="UrbanSound8K",
+                     fix="use the official metadata/UrbanSound8K.csv")  # fmt: skip
+    fold = fold_of(row, task, where, location)
     return Example(
-        path=location.folder / "audio" / f"fold{row['fold']}" / row["slice_file_name"],
+        path=location.folder / "audio" / f"fold{fold}" / row["slice_file_name"],
         label=label,
-        split=row["fold"],
+        split=fold,
         group=row["fsID"],
     )
 
 
 def read_urbansound8k(task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool) -> list[Example]:
     """UrbanSound8K examples in ``metadata/UrbanSound8K.csv`` row order."""
-    rows = read_csv_rows(location.folder / METADATA, _COLUMNS, location)
-    examples = [_row_example(row, number, task, location) for number, row in enumerate(rows, start=1)]
-    return keep_present(
-        examples,
-        location,
-        listed_in=str(location.folder / METADATA),
-        allow_missing=allow_missing,
-        check_audio=check_audio,
-    )
+    return csv_examples(
+        location, METADATA, _COLUMNS, lambda row, number: _row_example(row, number, task, location),
+        allow_missing=allow_missing, check_audio=check_audio,
+    )  # fmt: skip
 
 
 URBANSOUND8K = Task(
