@@ -26,12 +26,12 @@ def format_table(
 ) -> str:
     """Lay out ``rows`` under ``headers``; ``formats[i]`` is a format spec for column i ('' = str()).
 
-    The first column is left-aligned, the others right-aligned; None prints as '-'. Plain text is a
-    header line, a rule and one line per row; ``markdown=True`` gives a GitHub-style pipe table.
+    Text columns (spec '') are left-aligned, formatted numbers right-aligned; None prints as '-'. Plain
+    text is a header line, a rule and one line per row; ``markdown=True`` gives a GitHub-style pipe table.
     """
     specs = list(formats) if formats is not None else [""] * len(headers)
     cells = [[_text(value, spec) for value, spec in zip(row, specs, strict=True)] for row in rows]
-    align = ["left"] + ["right"] * (len(headers) - 1)
+    align = ["left" if not spec else "right" for spec in specs]
     return tabulate(
         cells,
         headers=list(headers),

@@ -19,7 +19,7 @@ import numpy as np
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.export import sweep_input
 from audiosep_kit.numerics import compare, tolerance_for
-from audiosep_kit.runtime import make_backend, run_grouped
+from audiosep_kit.runtime import default_precision, make_backend, run_grouped
 
 GOLDEN_CLIP_KEYS = ("a", "b", "c", "d", "e")
 #: Lengths of the synthetic clips used when none are given: the minimum, 0.5 s, an odd 1.56 s, 3.3 s.
@@ -70,7 +70,7 @@ def _one_backend(name, weights, config, device, options, clips, reference, batch
     try:
         backend = make_backend(name, weights, config, device, **options)
     except BackendUnavailableError as exc:
-        return BackendParity(name, options.get("precision", "fp32"), skipped=str(exc))
+        return BackendParity(name, options.get("precision", default_precision(name)), skipped=str(exc))
     got = _run_clips(backend, clips, batch_size)
     tol = tolerance_for(backend.precision)
     entry = BackendParity(name, backend.precision, backend.executed())

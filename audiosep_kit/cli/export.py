@@ -35,7 +35,7 @@ from audiosep_kit.errors import BackendUnavailableError, ConfigError, Verificati
 from audiosep_kit.export import export_aoti, export_onnx, read_metadata
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.numerics import PRECISIONS
-from audiosep_kit.runtime import backend_names, read_condition
+from audiosep_kit.runtime import backend_names, backend_variants, read_condition
 
 __all__ = ["main", "GOLDEN_ENV", "default_golden_dir"]
 
@@ -198,9 +198,9 @@ def _collect_clips(clips: tuple[Path, ...], golden: bool, golden_dir: Path | Non
 
 
 def _backend_list(backends: tuple[str, ...] | None) -> tuple[list[str], bool]:
-    """Every registered backend but eager (the reference) by default; an explicit list is checked."""
+    """Every registered backend x precision but eager fp32 (the reference) by default; an explicit list is checked."""
     if backends is None:
-        return [n for n in backend_names() if n != "eager"], False
+        return [f"{n}:{p}" for n, p in backend_variants() if (n, p) != ("eager", "fp32")], False
     unknown = [n for n in backends if n.partition(":")[0] not in backend_names()]
     if unknown:
         raise ConfigError(f"`--backends` entries must be among {set(backend_names())}; got {unknown}.")
@@ -247,7 +247,7 @@ def _echo_parity(results) -> None:
     type=CommaList(str),
     default=None,
     help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
-    "Default: every registered backend at its default precision.",
+    "Default: every registered backend at every precision it offers.",
 )
 @device_option("Device of the backends (the eager reference runs on cpu).")
 @click.option(

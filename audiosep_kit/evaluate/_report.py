@@ -150,7 +150,7 @@ def format_table(report: dict) -> str:
 def _score_table(report: dict, *, markdown: bool = False) -> str:
     names = report["task"]["scores"]
     rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
-    return render_table(rows, ["head", "runs", *names], markdown=markdown)
+    return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
 
 
 def _markdown(report: dict, images: dict[str, str]) -> str:

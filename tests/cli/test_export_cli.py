@@ -132,14 +132,16 @@ def test_parity_of_an_empty_folder_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_parity_with_default_backends_passes_here(tmp_path, monkeypatch):
-    """The acceptance run: every registered backend at its default precision, artifacts exported into a
-    temporary cache. A backend this machine cannot run (fast bf16 without AVX512-BF16) is listed as skipped
-    with its reason, which does not fail a default run; every backend that ran must pass."""
+    """The acceptance run: every registered backend x precision, artifacts exported into a temporary cache.
+    A variant this machine cannot run (fast bf16 without AVX512-BF16) is listed as skipped with its reason,
+    which does not fail a default run; every variant that ran must pass."""
     monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     result = _invoke("parity", "--checkpoint", "random:0", "--json", str(tmp_path / "parity.json"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "parity.json").read_text())
-    assert {b["backend"] for b in report["backends"]} == {"compile", "onnx", "aoti", "fast"}
+    variants = {(b["backend"], b["precision"]) for b in report["backends"]}
+    assert variants == {("compile", "fp32"), ("onnx", "fp32"), ("onnx", "fp16"), ("aoti", "fp32"), ("fast", "bf16"),
+                        ("fast", "fp32")}  # fmt: skip
     assert all(b["passed"] or b["skipped"] for b in report["backends"]), report["backends"]
-    assert sum(b["passed"] is True for b in report["backends"]) >= 3
+    assert sum(b["passed"] is True for b in report["backends"]) >= 5
