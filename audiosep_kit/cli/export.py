@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from audiosep_kit._tables import format_table
-from audiosep_kit._validation import atomic_write_text
+from audiosep_kit._validation import atomic_write_text, check_choice
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
 from audiosep_kit.cli._options import (
@@ -201,9 +201,8 @@ def _backend_list(backends: tuple[str, ...] | None) -> tuple[list[str], bool]:
     """Every registered backend x precision but eager fp32 (the reference) by default; an explicit list is checked."""
     if backends is None:
         return [f"{n}:{p}" for n, p in backend_variants() if (n, p) != ("eager", "fp32")], False
-    unknown = [n for n in backends if n.partition(":")[0] not in backend_names()]
-    if unknown:
-        raise ConfigError(f"`--backends` entries must be among {set(backend_names())}; got {unknown}.")
+    for label in backends:
+        check_choice("--backends entry", label.partition(":")[0], backend_names())
     return list(backends), True
 
 
