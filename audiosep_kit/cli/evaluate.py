@@ -100,7 +100,7 @@ def eval_options(fn: Callable) -> Callable:
             type=click.IntRange(1),
             default=100,
             show_default=True,
-            help="Most epochs per torch-head fit (the seed protocol always uses 100).",
+            help="Most epochs per torch-head fit (the seed-project protocol always uses 100).",
         ),
         click.option(
             "--patience",
