@@ -24,7 +24,7 @@ import numpy as np
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 
-__all__ = ["Tolerance", "Precision", "PRECISIONS", "precision_names", "tolerance_for", "Comparison", "compare"]
+__all__ = ["Tolerance", "Precision", "PRECISIONS", "tolerance_for", "Comparison", "compare"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,6 @@ PRECISIONS: dict[str, Precision] = {
         Precision("int8", Tolerance(min_cosine=0.999), "int8 convolutions (planned, issue 13)", placeholder=True),
     )
 }
-
-
-def precision_names() -> tuple[str, ...]:
-    """Every precision name of the table, fp32 first."""
-    return tuple(PRECISIONS)
 
 
 def tolerance_for(precision: str) -> Tolerance:

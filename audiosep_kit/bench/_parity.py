@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiosep_kit.bench._run import BackendSpec
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.export import sweep_input
 from audiosep_kit.numerics import compare, tolerance_for
@@ -101,11 +102,11 @@ def run_parity(
     reference = _run_clips(make_backend("eager", weights, config, "cpu"), clips, batch_size)
     results = []
     for label in backends:
-        name, _, precision = label.partition(":")
-        if name == "eager" and precision in ("", "fp32"):
+        spec = BackendSpec.parse(label)
+        if spec == BackendSpec("eager", "fp32"):
             continue
-        opts = {**options.get(name, {}), **({"precision": precision} if precision else {})}
-        results.append(_one_backend(name, weights, config, device, opts, clips, reference, batch_size))
+        opts = {**options.get(spec.name, {}), "precision": spec.precision}
+        results.append(_one_backend(spec.name, weights, config, device, opts, clips, reference, batch_size))
     return reference, results
 
 

@@ -69,7 +69,7 @@ class OnnxBackend:
 
     def _run_bound(self, batch: np.ndarray) -> np.ndarray:
         # Output allocated on the GPU by ORT and copied back once: saves a synchronising copy per run.
-        device_id = int(self.device.partition(":")[2] or 0)
+        device_id = parse_device(self.device)[1] or 0
         binding = self.session.io_binding()
         binding.bind_cpu_input(self.input_name, batch)
         binding.bind_output(self.output_name, "cuda", device_id)
