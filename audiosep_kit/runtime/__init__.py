@@ -12,6 +12,7 @@ from audiosep_kit.runtime._extractor import (
     read_condition,
     run_grouped,
 )
+from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes
 from audiosep_kit.runtime.backends import (
     BACKENDS,
     Backend,
@@ -27,9 +28,11 @@ __all__ = [
     "Backend",
     "FeatureExtractor",
     "SHORT_CLIP_SAMPLES",
+    "Tiling",
     "backend_names",
     "backend_variants",
     "default_precision",
+    "estimate_peak_bytes",
     "make_backend",
     "min_samples",
     "read_condition",

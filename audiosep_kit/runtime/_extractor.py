@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from audiosep_kit._versions import package_versions
 from audiosep_kit.audio import RESAMPLER, prepare_waveform, read_audio
-from audiosep_kit.errors import AudioDecodeError, ConfigError
+from audiosep_kit.errors import AudioDecodeError, BackendUnavailableError, ConfigError
 from audiosep_kit.model import HOP, LAYERS, MIN_SAMPLES, SAMPLE_RATE, EncoderConfig, LoadedWeights, load_weights
+from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes, run_tiled
 from audiosep_kit.runtime.backends import Backend, make_backend
 
 #: 2 s at 32 kHz: beyond this the smallest conv input (conv_block7a, 6144 values per pooled frame)
@@ -49,15 +51,21 @@ def read_condition(condition: np.ndarray | str | Path | None) -> np.ndarray | No
     return np.load(path, allow_pickle=False)
 
 
-def run_grouped(backend: Backend, waves: Sequence[np.ndarray], batch_size: int) -> list[np.ndarray]:
-    """Run ``waves`` (1-D, 32 kHz) through ``backend`` in equal-length batches; results in input order."""
+def run_grouped(
+    backend: Backend, waves: Sequence[np.ndarray], batch_size: int, max_batch_samples: int | None = None
+) -> list[np.ndarray]:
+    """Run ``waves`` (1-D, 32 kHz) through ``backend`` in equal-length batches; results in input order.
+
+    ``max_batch_samples`` caps the audio of one call (batch x length), which bounds its memory.
+    """
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, wave in enumerate(waves):
         by_length[wave.shape[0]].append(i)
     out: list[np.ndarray | None] = [None] * len(waves)
-    for indices in by_length.values():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
+    for length, indices in by_length.items():
+        size = batch_size if max_batch_samples is None else max(1, min(batch_size, max_batch_samples // length))
+        for start in range(0, len(indices), size):
+            chunk = indices[start : start + size]
             batch = [waves[i] for i in chunk]
             if len(batch) == 1 and batch[0].shape[0] < SHORT_CLIP_SAMPLES:
                 batch = batch * 2  # same kernels as in any larger batch (see module docstring)
@@ -72,15 +80,33 @@ class FeatureExtractor:
 
     Build it with :meth:`from_checkpoint`; ``describe()`` tells which weights, options and engine
     produced the numbers, for manifests and reports.
+
+    Memory is bounded by ``tiling``: no backend call gets more than ``tiling.window_samples`` of
+    audio. Batches are cut to fit, and a longer clip runs in exact overlapping windows
+    (runtime._tiling) through ``map_backend``, a factory of the same engine built with
+    ``pooling='none'`` (made on the first long clip). Without one, a long clip is refused with its
+    memory estimate instead of risking the machine.
     """
 
-    def __init__(self, backend: Backend, weights: LoadedWeights, config: EncoderConfig, *, batch_size: int = 8):
+    def __init__(
+        self,
+        backend: Backend,
+        weights: LoadedWeights,
+        config: EncoderConfig,
+        *,
+        batch_size: int = 8,
+        tiling: Tiling | None = None,
+        map_backend: Callable[[], Backend] | None = None,
+    ):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
         self.backend = backend
         self.weights = weights
         self.config = config
         self.batch_size = batch_size
+        self.tiling = tiling or Tiling()
+        self._map_factory = map_backend
+        self._map_backend: Backend | None = backend if config.pooling == "none" else None
 
     @classmethod
     def from_checkpoint(
@@ -96,15 +122,26 @@ class FeatureExtractor:
         *,
         batch_size: int = 8,
         trust_pickle: bool = False,
+        window_seconds: float | None = None,
         **backend_options,
     ) -> FeatureExtractor:
-        """Load ``checkpoint`` (a file, or ``random:SEED``) strictly and build the ``backend``."""
+        """Load ``checkpoint`` (a file, or ``random:SEED``) strictly and build the ``backend``.
+
+        ``window_seconds`` bounds the audio of one backend call (default: ``Tiling()``, 15.36 s).
+        Long clips are tiled through the same backend built with ``pooling='none'``; a given
+        ``model_path`` artifact has its pooling baked in, so with one, long clips are refused.
+        """
         config = EncoderConfig(
             film=film, layer=layer, pooling=pooling, pad_to_32=pad_to_32, condition=read_condition(condition)
         )
+        tiling = Tiling() if window_seconds is None else Tiling.from_seconds(window_seconds)
         weights = load_weights(checkpoint, trust_pickle=trust_pickle)
         engine = make_backend(backend, weights, config, device, **backend_options)
-        return cls(engine, weights, config, batch_size=batch_size)
+        map_backend = None
+        if "model_path" not in backend_options:
+            map_config = replace(config, pooling="none")
+            map_backend = lambda: make_backend(backend, weights, map_config, device, **backend_options)  # noqa: E731
+        return cls(engine, weights, config, batch_size=batch_size, tiling=tiling, map_backend=map_backend)
 
     @property
     def fixed_width(self) -> bool:
@@ -130,7 +167,38 @@ class FeatureExtractor:
                     f"pad_to_32=False needs >= {shortest} (its pools would leave no time step). "
                     "Use pad_to_32=True, which handles any clip of >= 1025 samples."
                 )
-        return run_grouped(self.backend, waves, self.batch_size)
+        out: list[np.ndarray | None] = [None] * len(waves)
+        whole = [i for i, wave in enumerate(waves) if not self.tiling.needs_tiling(wave.shape[0])]
+        rows = run_grouped(self.backend, [waves[i] for i in whole], self.batch_size, self.tiling.window_samples)
+        for i, row in zip(whole, rows, strict=True):
+            out[i] = row
+        for i, wave in enumerate(waves):
+            if out[i] is None:
+                out[i] = self.embed_long(wave)
+        return out  # type: ignore[return-value]
+
+    def embed_long(self, wave: np.ndarray) -> np.ndarray:
+        """Features of one 32 kHz clip of any length, in windows of at most ``tiling.window_samples``."""
+        if not self.tiling.needs_tiling(wave.shape[0]):
+            return self.embed_waves([wave])[0]
+        backend = self._tiling_backend(wave.shape[0])
+        run_map = backend.run
+        return run_tiled(run_map, wave, self.tiling, self.config.layer, self.config.pooling)
+
+    def _tiling_backend(self, num_samples: int) -> Backend:
+        if self._map_backend is None:
+            if self._map_factory is None:
+                seconds = num_samples / SAMPLE_RATE
+                need = estimate_peak_bytes(seconds, seconds, SAMPLE_RATE) / 2**30
+                raise BackendUnavailableError(
+                    f"a {seconds:.1f} s clip is longer than one {self.tiling.window_seconds:.2f} s window, and this "
+                    f"{self.backend.name} backend has no map engine to tile it exactly (an artifact given by "
+                    f"model_path has its pooling={self.config.pooling!r} baked in). In one pass it would need "
+                    f"about {need:.1f} GB. Drop model_path so the backend can build its own, cut the file, or "
+                    "raise window_seconds / --window-seconds if the machine has the memory."
+                )
+            self._map_backend = self._map_factory()
+        return self._map_backend
 
     def embed_files(self, paths: Iterable[str | Path]) -> np.ndarray | list[np.ndarray]:
         """Features of audio files: (N, D) for fixed-width pooling, else a list of per-file arrays.
@@ -154,6 +222,7 @@ class FeatureExtractor:
             "resampler": RESAMPLER,
             "batching": "equal-length groups",
             "batch_size": self.batch_size,
+            "tiling": {**self.tiling.describe(), "exact": True},
             "versions": package_versions(),
             "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
