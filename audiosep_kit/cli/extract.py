@@ -1,11 +1,19 @@
-"""audiosep-extract: files, folders or a file list -> a resumable feature store."""
+"""audiosep-extract: files, folders or a file list -> a resumable feature store.
+
+Exit status: 0 when every input was extracted; 2 for a usage or configuration error (nothing
+extracted); 3 when the run finished but some inputs failed or a folder walk could not take some
+candidates (each listed in the store's index.csv / skipped.csv), unless ``--allow-failures``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
+import soundfile as sf
 
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, audio_files
 from audiosep_kit.cli._options import (
@@ -19,25 +27,65 @@ from audiosep_kit.cli._options import (
 )
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.features import extract_to_store
-from audiosep_kit.runtime import FeatureExtractor
+from audiosep_kit.runtime import FeatureExtractor, Tiling, estimate_peak_bytes
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILED_INPUTS", "main"]
+
+#: Exit status of a run that finished with failed or skipped inputs (see the module docstring).
+EXIT_FAILED_INPUTS = 3
 
 
-def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> list[Path]:
-    """Files as given, folders walked recursively (sorted, audio extensions only), plus a list file."""
+def read_file_list(file_list: Path) -> list[Path]:
+    """Paths of a list file, one a line (``#`` comments); relative ones are relative to the list's folder,
+    so the same list means the same files from any working directory."""
+    lines = file_list.read_text(encoding="utf-8").splitlines()
+    base = file_list.absolute().parent
+    entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return [Path(os.path.abspath(base / entry)) for entry in entries]
+
+
+def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files as given, folders walked recursively (sorted, audio extensions only), plus a list file.
+
+    Returns the inputs (absolute paths) and the folder walks' skipped candidates with their reasons.
+    """
     found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for item in inputs:
         if item.is_dir():
-            found.extend(sorted(p.resolve() for p in audio_files(item)))
+            found.extend(Path(os.path.abspath(p)) for p in audio_files(item))
         else:
-            found.append(item.resolve())
+            found.append(Path(os.path.abspath(item)))
     if file_list is not None:
-        lines = file_list.read_text(encoding="utf-8").splitlines()
-        found.extend(Path(line.strip()) for line in lines if line.strip() and not line.startswith("#"))
-    if not found:
+        found.extend(read_file_list(file_list))
+    if not found and not skipped:
         raise ConfigError("no input audio: give files, folders (searched recursively) or --file-list FILE.")
-    return found
+    return found, skipped
+
+
+def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> dict:
+    """What a run would do, without loading a model: inputs, audio length, the peak memory estimate."""
+    seconds, rates, unreadable = [], [], 0
+    for path in paths:
+        try:
+            info = sf.info(str(path))
+            seconds.append(info.frames / info.samplerate)
+            rates.append(info.samplerate)
+        except Exception:  # the real run lists it as a failure; a dry run only counts it
+            unreadable += 1
+    longest = max(seconds, default=0.0)
+    rate = rates[seconds.index(longest)] if seconds else 32_000
+    return {
+        "dry_run": True,
+        "inputs": len(paths),
+        "skipped": len(skipped),
+        "unreadable_by_soundfile": unreadable,
+        "total_seconds": round(sum(seconds), 3),
+        "longest_seconds": round(longest, 3),
+        "window_seconds": window_seconds,
+        "estimated_peak_gb": round(estimate_peak_bytes(window_seconds, longest, rate) / 1e9, 2),
+        "estimate": "eager fp32 on CPU; longer clips than one window run in exact windows",
+    }
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +105,18 @@ def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> list[Pat
 @click.option(
     "--max-seconds", default=DEFAULT_MAX_SECONDS, show_default=True, type=click.FloatRange(min=0, min_open=True)
 )
+@click.option(
+    "--window-seconds",
+    default=Tiling().window_seconds,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Most audio per backend call (bounds memory); longer files run in exact overlapping windows.",
+)
 @click.option("--overwrite/--resume", default=False, show_default=True, help="Start over instead of resuming.")
+@click.option("--retry-failed", is_flag=True, help="Also redo inputs that failed permanently in earlier runs.")
+@click.option("--verify-content", is_flag=True, help="On resume, re-hash every finished input, not only changed ones.")
+@click.option("--allow-failures", is_flag=True, help=f"Exit 0 even if inputs failed (default: {EXIT_FAILED_INPUTS}).")
+@click.option("--dry-run", is_flag=True, help="List what would run and the peak memory estimate; extract nothing.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @report_errors
 def main(
@@ -78,15 +137,24 @@ def main(
     chunk_size,
     workers,
     max_seconds,
+    window_seconds,
     overwrite,
+    retry_failed,
+    verify_content,
+    allow_failures,
+    dry_run,
     progress,
 ) -> None:
     """Extract AudioSep encoder features of INPUTS (files and folders) into the store --out.
 
-    Killed at any moment, the same command resumes: finished files are kept, never recomputed.
-    Files that fail are listed with their error in the store's index, never dropped.
+    Killed at any moment, the same command resumes: finished files are kept, never recomputed
+    (unless their content changed). Files that fail are listed with their error in the store's
+    index, never dropped, and the exit status is 3 (see --allow-failures).
     """
-    paths = collect_inputs(inputs, file_list)
+    paths, skipped = collect_inputs(inputs, file_list)
+    if dry_run:
+        click.echo(json.dumps(dry_run_report(paths, skipped, window_seconds)))
+        return
     options = {"model_path": model_path} if model_path else {}
     extractor = FeatureExtractor.from_checkpoint(
         require_checkpoint(checkpoint),
@@ -99,6 +167,7 @@ def main(
         pad_to_32=pad_to_32,
         batch_size=batch_size,
         trust_pickle=trust_checkpoint,
+        window_seconds=window_seconds,
         **options,
     )
     if extractor.weights.is_random:
@@ -111,15 +180,31 @@ def main(
         workers=workers,
         max_seconds=max_seconds,
         overwrite=overwrite,
+        retry_failed=retry_failed,
+        verify_content=verify_content,
+        skipped=skipped,
         progress=progress,
     )
-    summary = {"out": str(out_dir), **store.manifest.get("counts", {}), "last_run": store.manifest.get("last_run")}
+    counts = store.manifest.get("counts", {})
+    summary = {"out": str(out_dir), **counts, "skipped": len(skipped), "last_run": store.manifest.get("last_run")}
     click.echo(json.dumps(summary))
     failures = store.failures()
     for _, row in failures.head(20).iterrows():
-        click.echo(f"failed: {row['path']}: {row['error']}", err=True)
+        click.echo(f"failed: {row['error']}", err=True)
     if len(failures) > 20:
         click.echo(f"... and {len(failures) - 20} more failures (see {out_dir}/index.csv)", err=True)
+    for path, reason in skipped[:20]:
+        click.echo(f"skipped: {path}: {reason}", err=True)
+    if len(skipped) > 20:
+        click.echo(f"... and {len(skipped) - 20} more skipped (see {out_dir}/skipped.csv)", err=True)
+    bad = len(failures) + len(skipped)
+    click.echo(
+        f"summary: {counts.get('ok', 0)} extracted, {len(failures)} failed, {len(skipped)} skipped, "
+        f"{len(store.index)} inputs in {out_dir}",
+        err=True,
+    )
+    if bad and not allow_failures:
+        sys.exit(EXIT_FAILED_INPUTS)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.extract`

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audiosep_kit._identity import record_sha256
+from audiosep_kit._identity import file_stat, record_sha256
 from audiosep_kit._paths import cache_root
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import AudioSegment
@@ -78,11 +78,7 @@ def source_identity(source: AudioSegment) -> dict:
     the file appears.
     """
     path = Path(source.path).resolve()
-    try:
-        stat = path.stat()
-        size, mtime = stat.st_size, stat.st_mtime_ns
-    except OSError:
-        size, mtime = None, None
+    size, mtime = file_stat(path) or (None, None)
     return {"path": str(path), "size": size, "mtime_ns": mtime, "start_s": source.start_s, "end_s": source.end_s}
 
 

@@ -3,20 +3,31 @@
 Layout of a store folder:
     manifest.json   what produced it (weights SHA-256, backend and what executed, encoder options,
                     versions, date) and ``format_version``; a resumed run must match it
-    sources.csv     the N inputs in row order (written once)
+    sources.csv     the N inputs in row order (absolute paths; written once)
     features.npy    float32 (N, D), memory-mappable; rows not (yet) extracted, or failed, are NaN
-    journal.jsonl   one line per finished row: status 'ok' or 'error' (with the error), duration,
+    journal.jsonl   one line per finished row: status 'ok' or 'error' (the error, and whether it may
+                    be transient), the input's size, modification time and SHA-256, duration,
                     original sample rate, channels, zero padding
+    index.csv       sources joined with their latest journal line (rewritten after each run)
+    skipped.csv     candidates a folder walk saw and did not take, with the reason (when given)
 
-Why a journal: each chunk's rows are written and flushed to features.npy *before* their journal
+Why a journal: each chunk's rows are written and fsynced to features.npy *before* their journal
 lines are appended and fsynced, so a line always means "these bytes are on disk". A run killed at
 any moment leaves at worst a partial last line (ignored) and rows that are recomputed; nothing that
 was recorded as done is ever recomputed or lost.
+
+What is never mixed up: one run at a time holds the store's lock (a second writer, or an
+``overwrite`` during a run, is refused), and the manifest is checked and written under it. A resumed
+run re-checks each finished row's input (size and modification time; SHA-256 where they changed, or
+for every row with ``verify_content``) and recomputes inputs whose content changed. No clip's result
+depends on its batch-mates: a batch that fails is retried file by file, so only the file at fault is
+marked, and errors that may be transient (out of memory) are retried by the next run.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -28,14 +39,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audiosep_kit._identity import file_sha256, file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
-from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
+from audiosep_kit.errors import AudioDecodeError, AudioSepKitError, ConfigError, StoreError
+from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
+from audiosep_kit.runtime import min_samples
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MANIFEST, _SOURCES, _FEATURES, _JOURNAL = "manifest.json", "sources.csv", "features.npy", "journal.jsonl"
+_INDEX, _SKIPPED = "index.csv", "skipped.csv"
 #: Manifest entries that must agree for a run to extend an existing store.
 _MUST_MATCH = ("format_version", "weights_sha256", "backend", "precision", "encoder", "resampler", "sources_sha256")
+#: Journal fields per row, with the value a row has before it is extracted.
+_ROW_FIELDS: dict[str, object] = {
+    "status": "pending",
+    "error": "",
+    "transient": False,
+    "size": np.nan,
+    "mtime_ns": np.nan,
+    "sha256": "",
+    "duration_s": np.nan,
+    "original_sample_rate": np.nan,
+    "channels": np.nan,
+    "padded_samples": np.nan,
+}
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _sources_frame(sources: Sequence[AudioSegment]) -> pd.DataFrame:
@@ -76,15 +105,7 @@ class FeatureStore:
             fix="Extract into a new --out (or --overwrite) with this audiosep-kit.",
         )
         index = pd.read_csv(root / _SOURCES, keep_default_na=False, na_values={"start_s": [""], "end_s": [""]})
-        index["status"] = "pending"
-        index["error"] = ""
-        for column in ("duration_s", "original_sample_rate", "channels", "padded_samples"):
-            index[column] = np.nan
-        for row, record in _read_journal(root / _JOURNAL):
-            if 0 <= row < len(index):
-                for column, value in record.items():
-                    index.at[row, column] = value
-        return cls(root, manifest, index)
+        return cls(root, manifest, _join_journal(index, root / _JOURNAL))
 
     @property
     def features(self) -> np.ndarray:
@@ -96,30 +117,33 @@ class FeatureStore:
         return bool((self.index["status"] != "pending").all())
 
     def failures(self) -> pd.DataFrame:
-        return self.index[self.index["status"] == "error"][["path", "start_s", "end_s", "error"]]
+        return self.index[self.index["status"] == "error"][["path", "start_s", "end_s", "error", "transient"]]
+
+    def skipped(self) -> pd.DataFrame:
+        """Candidates a folder walk saw and did not take (path, reason); empty when none were given."""
+        path = self.root / _SKIPPED
+        return pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=["path", "reason"])
 
 
-def _read_journal(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a kill: its rows are simply done again
-            if isinstance(record, dict) and "row" in record:
-                yield int(record.pop("row")), record
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left half-written by a kill, so appended lines start on a fresh line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as fh:
-            fh.truncate(data.rfind(b"\n") + 1)
+def _join_journal(index: pd.DataFrame, journal: Path) -> pd.DataFrame:
+    """Sources plus, per row, its latest journal record (rows without one are 'pending')."""
+    records = pd.DataFrame(list(read_journal(journal)))
+    out = index.copy()
+    for column, default in _ROW_FIELDS.items():
+        out[column] = default
+    if records.empty:
+        return out
+    records = records[(records["row"] >= 0) & (records["row"] < len(out))].drop_duplicates("row", keep="last")
+    rows = records["row"].to_numpy()
+    for column in _ROW_FIELDS:
+        if column in records:
+            values = records[column]
+            out[column] = out[column].astype(object) if values.dtype == object else out[column]
+            out.loc[rows, column] = values.to_numpy()
+    out["transient"] = out["transient"].fillna(False).astype(bool)
+    out["error"] = out["error"].fillna("").astype(str)
+    out["sha256"] = out["sha256"].fillna("").astype(str)
+    return out
 
 
 def _store_manifest(extractor, keys: Sequence[str]) -> dict:
@@ -134,6 +158,7 @@ def _store_manifest(extractor, keys: Sequence[str]) -> dict:
         "encoder": info["encoder"],
         "resampler": info["resampler"],
         "sample_rate": info["sample_rate"],
+        "tiling": info.get("tiling"),
         "versions": info["versions"],
         "created": info["date"],
         "num_sources": len(keys),
@@ -142,6 +167,7 @@ def _store_manifest(extractor, keys: Sequence[str]) -> dict:
 
 
 def _prepare(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: bool) -> FeatureStore:
+    """Open the store for this run, or create it; called under the store lock."""
     keys = [s.key for s in sources]
     manifest = _store_manifest(extractor, keys)
     if (root / _MANIFEST).is_file() and not overwrite:
@@ -151,58 +177,130 @@ def _prepare(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: 
             detail = "; ".join(f"{k}: store has {store.manifest.get(k)!r}, this run {manifest.get(k)!r}" for k in diffs)
             raise StoreError(f"{root} was written by another configuration ({detail}). Use a new --out or --overwrite.")
         return store
-    root.mkdir(parents=True, exist_ok=True)
-    for name in (_JOURNAL, _FEATURES, _SOURCES, _MANIFEST):
-        (root / name).unlink(missing_ok=True)
-    features = np.lib.format.open_memmap(
-        root / _FEATURES, mode="w+", dtype=np.float32, shape=(len(sources), extractor.config.output_dim)
-    )
-    features[:] = np.nan
-    features.flush()
-    del features
+    for name in (_MANIFEST, _JOURNAL, _FEATURES, _SOURCES, _INDEX, _SKIPPED):
+        (root / name).unlink(missing_ok=True)  # the manifest first: a half-reset folder is no store
+    create_matrix(root / _FEATURES, len(sources), extractor.config.output_dim)
     atomic_write_text(root / _SOURCES, _sources_frame(sources).to_csv(index=False))
     atomic_write_text(root / _MANIFEST, json.dumps(manifest, indent=2))  # written last: marks the store valid
     return FeatureStore.open(root)
 
 
-def _decode(source: AudioSegment, max_seconds: float) -> AudioClip | Exception:
+def _fingerprint(path: Path, hashes: dict) -> dict:
+    """Size, mtime (ns) and SHA-256 of an input; None values where the file cannot be read."""
+    stat = file_stat(path)
+    if stat is None:
+        return {"size": None, "mtime_ns": None, "sha256": None}
+    if (path, stat) not in hashes:  # segments of one file share its hash
+        try:
+            hashes[(path, stat)] = file_sha256(path)
+        except OSError:
+            hashes[(path, stat)] = None
+    return {"size": stat[0], "mtime_ns": stat[1], "sha256": hashes[(path, stat)]}
+
+
+def _changed_rows(index: pd.DataFrame, verify_content: bool) -> list[int]:
+    """Finished rows whose input is no longer what was extracted (size, mtime, then content)."""
+    changed: list[int] = []
+    hashes: dict = {}
+    for row in np.flatnonzero(index["status"].to_numpy() != "pending"):
+        recorded = index.iloc[row]
+        path = Path(recorded["path"])
+        stat = file_stat(path)
+        if stat is None or not recorded["sha256"]:
+            continue  # gone or unreadable now (its record stays), or never read
+        same_stat = stat == (recorded["size"], recorded["mtime_ns"])
+        if same_stat and not verify_content:
+            continue
+        if _fingerprint(path, hashes)["sha256"] != recorded["sha256"]:
+            changed.append(int(row))
+    return changed
+
+
+def _decode(
+    source: AudioSegment, max_seconds: float, shortest: int, hashes: dict
+) -> tuple[AudioClip | Exception, dict]:
+    identity = _fingerprint(source.path, hashes)
     try:
-        return read_audio(source.path, start_s=source.start_s, end_s=source.end_s, max_seconds=max_seconds)
+        clip = read_audio(source.path, start_s=source.start_s, end_s=source.end_s, max_seconds=max_seconds)
     except AudioSepKitError as exc:
-        return exc
+        return exc, identity
+    except MemoryError as exc:
+        return exc, identity
     except Exception as exc:  # an unexpected decoder failure must not kill a long job: record it
-        return RuntimeError(f"{source.path}: {type(exc).__name__}: {exc}")
+        return RuntimeError(f"{source.path}: {type(exc).__name__}: {exc}"), identity
+    if clip.waveform.shape[0] < shortest:
+        return AudioDecodeError(
+            f"{source.key}: {clip.waveform.shape[0]} samples at 32 kHz, but this layer without pad_to_32 needs "
+            f">= {shortest} (its pools would leave no time step). Use --pad-to-32 or a deeper clip."
+        ), identity
+    return clip, identity
 
 
-def _record(row: int, outcome: AudioClip | Exception) -> dict:
-    if isinstance(outcome, Exception):
-        return {"row": row, "status": "error", "error": str(outcome)}
+def is_transient(exc: BaseException) -> bool:
+    """Errors that another attempt may not repeat: out of memory (host or device)."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def _failure(source: AudioSegment, exc: BaseException, stage: str) -> dict:
+    message = str(exc) or type(exc).__name__
+    if not message.startswith(str(source.path)):
+        message = f"{source.key}: {stage} failed ({type(exc).__name__}: {message})"
+    transient = is_transient(exc)
+    if transient:
+        message += "; retried on the next run (lower --batch-size or --window-seconds if it persists)"
+    return {"status": "error", "error": message, "transient": transient}
+
+
+def _embed_isolated(extractor, waves: list[np.ndarray]) -> list[np.ndarray | BaseException]:
+    """Features of each wave, or the exception of the one that fails: a batch that fails is
+    retried clip by clip, so no clip's outcome depends on its batch-mates."""
+    try:
+        return list(extractor.embed_waves(waves))
+    except Exception as exc:
+        if len(waves) == 1:
+            return [exc]
+    outcomes: list[np.ndarray | BaseException] = []
+    for wave in waves:
+        try:
+            outcomes.append(extractor.embed_waves([wave])[0])
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _ok_record(clip: AudioClip) -> dict:
     return {
-        "row": row,
         "status": "ok",
         "error": "",
-        "duration_s": round(outcome.duration_s, 6),
-        "original_sample_rate": outcome.original_sample_rate,
-        "channels": outcome.channels,
-        "padded_samples": outcome.padded_samples,
+        "transient": False,
+        "duration_s": round(clip.duration_s, 6),
+        "original_sample_rate": clip.original_sample_rate,
+        "channels": clip.channels,
+        "padded_samples": clip.padded_samples,
     }
 
 
-def _process_chunk(extractor, rows: list[int], outcomes: list, features: np.memmap, journal) -> None:
-    good = [(r, o) for r, o in zip(rows, outcomes, strict=True) if not isinstance(o, Exception)]
-    if good:
-        try:
-            vectors = extractor.embed_waves([o.waveform for _, o in good])
-        except Exception as exc:  # e.g. out of memory on one huge clip: keep going, say why
-            outcomes = [
-                RuntimeError(f"inference failed: {exc}") if not isinstance(o, Exception) else o for o in outcomes
-            ]
-            good = []
-        for (row, _), vector in zip(good, vectors if good else [], strict=True):
-            features[row] = vector
-        features.flush()
-    lines = "".join(json.dumps(_record(r, o)) + "\n" for r, o in zip(rows, outcomes, strict=True))
-    journal.write(lines)
+def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: MatrixWriter, journal) -> None:
+    records: dict[int, dict] = {}
+    good = []
+    for row, (outcome, identity) in zip(rows, decoded, strict=True):
+        if isinstance(outcome, BaseException):
+            records[row] = {**_failure(sources[row], outcome, "decoding"), **identity}
+        else:
+            good.append((row, outcome, identity))
+    vectors = _embed_isolated(extractor, [clip.waveform for _, clip, _ in good]) if good else []
+    for (row, clip, identity), vector in zip(good, vectors, strict=True):
+        if isinstance(vector, BaseException):
+            records[row] = {**_failure(sources[row], vector, "inference"), **identity}
+        else:
+            writer.write(row, vector)
+            records[row] = {**_ok_record(clip), **identity}
+    nan = np.full(writer.shape[1], np.nan, dtype=np.float32)
+    for row, record in records.items():
+        if record["status"] == "error":
+            writer.write(row, nan)  # a recomputed row that now fails must not keep old features
+    writer.sync()
+    journal.write("".join(json.dumps({"row": row, **records[row]}) + "\n" for row in rows))
     journal.flush()
     os.fsync(journal.fileno())
 
@@ -210,6 +308,23 @@ def _process_chunk(extractor, rows: list[int], outcomes: list, features: np.memm
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _as_segment(source: AudioSegment | str | Path) -> AudioSegment:
+    """An absolute-path segment: a store's identity must not depend on the working directory."""
+    segment = source if isinstance(source, AudioSegment) else AudioSegment(Path(source))
+    return AudioSegment(Path(os.path.abspath(segment.path)), segment.start_s, segment.end_s)
+
+
+def _rows_to_run(store: FeatureStore, retry_failed: bool, verify_content: bool) -> tuple[list[int], dict]:
+    index = store.index
+    status = index["status"].to_numpy()
+    pending = set(np.flatnonzero(status == "pending").tolist())
+    errors = status == "error"
+    retried = set(np.flatnonzero(errors & (index["transient"].to_numpy() | retry_failed)).tolist())
+    changed = set(_changed_rows(index, verify_content))
+    reasons = {"new": len(pending), "retried": len(retried - pending), "changed": len(changed - pending - retried)}
+    return sorted(pending | retried | changed), reasons
 
 
 def extract_to_store(
@@ -221,12 +336,18 @@ def extract_to_store(
     workers: int = 2,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     overwrite: bool = False,
+    retry_failed: bool = False,
+    verify_content: bool = False,
+    skipped: Sequence[tuple[str | Path, str]] = (),
     progress: bool | None = None,
 ) -> FeatureStore:
     """Extract features of ``sources`` into the store at ``out_dir``, resuming where it stopped.
 
     Decoding and resampling run in ``workers`` threads one chunk ahead of inference, so the cores
-    stay busy. ``progress=None`` shows a bar only on a terminal.
+    stay busy. A resumed run also redoes errors that may be transient, every error with
+    ``retry_failed``, and inputs whose content changed (see the module docstring). ``skipped``
+    (path, reason) pairs, from a folder walk, are written to ``skipped.csv``. ``progress=None``
+    shows a bar only on a terminal.
     """
     if not extractor.fixed_width:
         raise ConfigError(
@@ -235,50 +356,69 @@ def extract_to_store(
         )
     if chunk_size < 1 or workers < 1:
         raise ConfigError(f"`chunk_size` and `workers` must be >= 1; got {chunk_size}, {workers}.")
-    segments = [s if isinstance(s, AudioSegment) else AudioSegment(Path(s)) for s in sources]
+    segments = [_as_segment(s) for s in sources]
     root = Path(out_dir)
-    store = _prepare(root, extractor, segments, overwrite)
-    pending = [int(i) for i in np.flatnonzero(store.index["status"].to_numpy() == "pending")]
-    started = time.perf_counter()
-    _run_pending(extractor, segments, root, pending, chunk_size, workers, max_seconds, progress, len(segments))
-    store = FeatureStore.open(root)
-    _finish_manifest(store, len(pending), time.perf_counter() - started)
+    try:
+        with store_lock(root):
+            store = _prepare(root, extractor, segments, overwrite)
+            if skipped:
+                frame = pd.DataFrame([(str(p), r) for p, r in skipped], columns=["path", "reason"])
+                atomic_write_text(root / _SKIPPED, frame.to_csv(index=False))
+            rows, reasons = _rows_to_run(store, retry_failed, verify_content)
+            started = time.perf_counter()
+            _run_rows(extractor, segments, root, rows, chunk_size, workers, max_seconds, progress)
+            store = FeatureStore.open(root)
+            _finish_manifest(store, rows, reasons, time.perf_counter() - started, len(skipped))
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise StoreError(
+                f"no space left on the device holding the store {root} ({exc.strerror}). Free some space and "
+                "rerun the same command: every row recorded so far is kept and the rest resumes."
+            ) from exc
+        raise
     return FeatureStore.open(root)
 
 
-def _run_pending(extractor, sources, root, pending, chunk_size, workers, max_seconds, progress, total) -> None:
+def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, progress) -> None:
     from tqdm.auto import tqdm
 
-    features = np.load(root / _FEATURES, mmap_mode="r+")
-    _drop_torn_tail(root / _JOURNAL)
-    bar = tqdm(
-        total=total, initial=total - len(pending), unit="file", disable=(None if progress is None else not progress)
-    )
-    with open(root / _JOURNAL, "a", encoding="utf-8") as journal, ThreadPoolExecutor(workers) as pool:
-        chunks = list(_chunks(pending, chunk_size))
-        submit = lambda chunk: [pool.submit(_decode, sources[r], max_seconds) for r in chunk]  # noqa: E731
-        upcoming = submit(chunks[0]) if chunks else []
-        for k, chunk in enumerate(chunks):
-            outcomes = [f.result() for f in upcoming]
-            upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
-            _process_chunk(extractor, chunk, outcomes, features, journal)
-            bar.update(len(chunk))
-    bar.close()
-    del features
+    drop_torn_tail(root / _JOURNAL)
+    shortest = min_samples(extractor.config)
+    hashes: dict = {}
+    bar = tqdm(total=len(rows), unit="file", disable=(None if progress is None else not progress))
+    writer = MatrixWriter(root / _FEATURES)
+    try:
+        with open(root / _JOURNAL, "a", encoding="utf-8") as journal, ThreadPoolExecutor(workers) as pool:
+            chunks = list(_chunks(rows, chunk_size))
+
+            def submit(chunk: list[int]) -> list:
+                return [pool.submit(_decode, sources[r], max_seconds, shortest, hashes) for r in chunk]
+
+            upcoming = submit(chunks[0]) if chunks else []
+            for k, chunk in enumerate(chunks):
+                decoded = [f.result() for f in upcoming]
+                upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
+                _process_chunk(extractor, sources, chunk, decoded, writer, journal)
+                bar.update(len(chunk))
+    finally:
+        writer.close()
+        bar.close()
 
 
-def _finish_manifest(store: FeatureStore, extracted: int, seconds: float) -> None:
+def _finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int) -> None:
     manifest = dict(store.manifest)
     counts = store.index["status"].value_counts().to_dict()
     manifest.update(
         complete=store.complete,
         counts={k: int(v) for k, v in counts.items()},
+        skipped=skipped,
         last_run={
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "rows_processed": extracted,
+            "rows_processed": len(rows),
+            **{f"rows_{name}": count for name, count in reasons.items()},
             "seconds": round(seconds, 3),
-            "files_per_second": round(extracted / seconds, 3) if seconds > 0 and extracted else None,
+            "files_per_second": round(len(rows) / seconds, 3) if seconds > 0 and rows else None,
         },
     )
     atomic_write_text(store.root / _MANIFEST, json.dumps(manifest, indent=2))
-    store.index.to_csv(store.root / "index.csv", index=False)
+    atomic_write_text(store.root / _INDEX, store.index.to_csv(index=False))

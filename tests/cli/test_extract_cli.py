@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 from click.testing import CliRunner
 
-from audiosep_kit.cli.extract import main
+from audiosep_kit.cli.extract import EXIT_FAILED_INPUTS, main
 from audiosep_kit.features._store import FeatureStore
 
 
@@ -48,11 +48,94 @@ def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
             "--no-progress",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_FAILED_INPUTS, result.output
     assert "RANDOM" in result.output and "failed:" in result.output and "broken.flac" in result.output
+    assert "summary: 3 extracted, 1 failed, 0 skipped, 4 inputs" in result.output
     store = FeatureStore.open(tmp_path / "s")
     assert sorted(store.index["path"]) == sorted([str(p.resolve()) for p in clips] + [str(broken)])
     assert store.manifest["counts"] == {"ok": 3, "error": 1}
+    # The same run again, resumed: nothing to do, the failure still reported; --allow-failures keeps 0.
+    again = CliRunner().invoke(
+        main,
+        [
+            str(tmp_path / "audio"),
+            "--file-list",
+            str(listing),
+            "--out",
+            str(tmp_path / "s"),
+            "--checkpoint",
+            "random:0",
+            "--allow-failures",
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output.splitlines()[1])["last_run"]["rows_processed"] == 0
+    assert "broken.flac" in again.output
+
+
+def test_every_input_failing_is_a_nonzero_exit(tmp_path):
+    broken = tmp_path / "a.wav"
+    broken.write_bytes(b"RIFF")
+    result = CliRunner().invoke(main, [str(broken), "--out", str(tmp_path / "s"), "--checkpoint", "random:0"])
+    assert result.exit_code == EXIT_FAILED_INPUTS
+    assert "summary: 0 extracted, 1 failed" in result.output
+
+
+def test_relative_file_list_entries_are_relative_to_the_list(tmp_path, monkeypatch):
+    """Run from another directory, a relative list still names its own files (absolute in the index)."""
+    clips = _write_clips(tmp_path / "data", 2, seconds=0.2)
+    listing = tmp_path / "data" / "list.txt"
+    listing.write_text("c00.wav\nsub/c01.wav\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "c00.wav").write_bytes(b"a decoy with the same relative name")
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(main, ["--file-list", "../data/list.txt", "--out", "s", "--checkpoint", "random:0"])
+    assert result.exit_code == 0, result.output
+    store = FeatureStore.open(elsewhere / "s")
+    assert list(store.index["path"]) == [str(p) for p in clips]
+    assert store.manifest["counts"] == {"ok": 2}
+
+
+def test_dry_run_estimates_memory_and_writes_nothing(tmp_path):
+    clips = _write_clips(tmp_path / "audio", 2, seconds=3.0, rate=48000)
+    result = CliRunner().invoke(main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["inputs"] == len(clips) and report["total_seconds"] == 6.0 and report["longest_seconds"] == 3.0
+    assert 0.5 < report["estimated_peak_gb"] < 2.0
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_second_writer_and_an_overwrite_during_a_run_are_refused(tmp_path):
+    """A process holding the store (as a running extraction does) makes both refuse, naming it."""
+    _write_clips(tmp_path / "audio", 1, seconds=0.2)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "s")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for extra in ([], ["--overwrite"]):
+            result = CliRunner().invoke(
+                main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--checkpoint", "random:0", *extra]
+            )
+            assert result.exit_code == 2, result.output
+            assert "being written by another extraction (pid" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    result = CliRunner().invoke(
+        main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--checkpoint", "random:0"]
+    )
+    assert result.exit_code == 0, result.output  # a killed holder leaves no stale lock
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from audiosep_kit.features._files import store_lock
+with store_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
 
 
 def test_missing_checkpoint_is_a_clear_usage_error(tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ class FakeExtractor:
     """Enough of FeatureExtractor for the runtime store; counts how many clips it embedded."""
 
     fixed_width = True
-    config = SimpleNamespace(pooling="mean", output_dim=4)
+    config = SimpleNamespace(pooling="mean", output_dim=4, pad_to_32=True, layer="center")
 
     def __init__(self, change: tuple | None = None):
         self.description = copy.deepcopy(DESCRIPTION)
