@@ -32,7 +32,7 @@ from audiosep_kit.audio import AudioSegment
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features._store import FeatureStore, extract_to_store
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: stores of format 2 (rows carry their inputs' content identity)
 _MARKER = "cache.json"
 #: Extractor options that enter the key, and where ``describe()`` holds each (path of dict keys).
 _KEY_PATHS: dict[str, tuple[str, ...]] = {

@@ -186,7 +186,7 @@ def test_unknown_cache_version_is_refused(clips, tmp_path):
     fake = FakeStoreBackend()
     result = cached_features(FakeExtractor(), clips, tmp_path / "c", extract=fake.extract, open_store=fake.open)
     (result.path / "cache.json").write_text(json.dumps({"format_version": 42}))
-    with pytest.raises(StoreError, match=r"cache\.json has format_version 42; this audiosep-kit reads \[1\]"):
+    with pytest.raises(StoreError, match=r"cache\.json has format_version 42; this audiosep-kit reads \[2\]"):
         cached_features(FakeExtractor(), clips, tmp_path / "c", extract=fake.extract, open_store=fake.open)
 
 
