@@ -147,3 +147,17 @@ def test_an_artifact_without_a_map_engine_refuses_long_clips_with_an_estimate(lo
     extractor = FeatureExtractor(base.backend, base.weights, base.config, tiling=SMALL)
     with pytest.raises(BackendUnavailableError, match=r"9\.6 s clip .* about \d+\.\d GB"):
         extractor.embed_waves([long_clip])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, options", [("onnx", {}), ("fast", {"precision": "fp32"})], ids=["onnx", "fast-fp32"])
+def test_other_backends_tile_through_their_own_map_engine(long_clip, backend, options, tmp_path, monkeypatch):
+    """onnx exports (and caches) a pooling='none' artifact for its windows; fast builds a second encoder."""
+    monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path))
+    want = FeatureExtractor.from_checkpoint("random:0", window_seconds=20.0).embed_waves([long_clip])[0]
+    tiled = FeatureExtractor.from_checkpoint(
+        "random:0", backend=backend, window_seconds=SMALL.window_seconds, **options
+    )
+    got = tiled.embed_waves([long_clip])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert tiled._map_backend is not None and tiled._map_backend.name == backend
