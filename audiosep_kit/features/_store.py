@@ -236,9 +236,14 @@ def _decode(
     return clip, identity
 
 
+#: How out-of-memory reads in torch (CPU allocator, CUDA) and ONNX Runtime messages.
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate memory")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that another attempt may not repeat: out of memory (host or device)."""
-    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+    message = str(exc).lower()
+    return isinstance(exc, MemoryError) or any(pattern in message for pattern in _OUT_OF_MEMORY)
 
 
 def _failure(source: AudioSegment, exc: BaseException, stage: str) -> dict:

@@ -253,3 +253,23 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(extractor, clips, tmp
         holder.kill()
         holder.wait()
     assert not (root / "manifest.json").exists()  # the refused overwrite touched nothing
+
+
+@pytest.mark.parametrize(
+    "error, transient",
+    [
+        (MemoryError(), True),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 5368709120 bytes."), True),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (
+            RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested buffer"),
+            True,
+        ),
+        (RuntimeError("Given groups=1, weight of size [32, 1, 1, 1], expected input"), False),
+        (ValueError("clip 0 has 1000 samples"), False),
+    ],
+)
+def test_out_of_memory_in_any_engine_is_transient(error, transient):
+    from audiosep_kit.features._store import is_transient
+
+    assert is_transient(error) is transient
