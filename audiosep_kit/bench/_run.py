@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audiosep_kit._devices import torch_device
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench._measure import (
     Peak,
@@ -142,7 +143,12 @@ def run_bench(
     smallest over ``quality_clips`` inputs (real clips from ``clips_dir``, else ``synthetic_clips``).
     """
     specs = [BackendSpec("eager", "fp32")] + [s for s in specs if s != BackendSpec("eager", "fp32")]
+    torch_device(device)  # cuda without CUDA: nothing, not even the reference, could run; say so first
     built, skipped = build_backends(specs, weights, config, device)
+    if "eager:fp32" not in built:
+        raise BackendUnavailableError(
+            f"the eager fp32 reference every row is compared with cannot run on {device!r}: {skipped['eager:fp32']}"
+        )
     peaks = peaks or {}
     rows = []
     for duration in durations:
@@ -176,7 +182,9 @@ def _row(label, backend, cold, stats, batch, samples, eager_p50, cosine, peaks, 
     rates = throughput(batch, samples, latency["p50_s"])
     gflop = 2 * encoder_macs(samples, layer=config.layer, pad_to_32=config.pad_to_32) / 1e9
     achieved = gflop * rates["clips_per_second"]
-    peak = peaks.get("bf16" if backend.precision == "bf16" else "fp32")
+    # The peaks are CPU matmul peaks: a fraction of them means nothing for a backend that ran elsewhere.
+    on_cpu = str(backend.executed().get("device", "cpu")).startswith("cpu")
+    peak = peaks.get("bf16" if backend.precision == "bf16" else "fp32") if on_cpu else None
     return {
         "backend": backend.name,
         "precision": backend.precision,

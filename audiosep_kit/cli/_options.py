@@ -12,7 +12,7 @@ import click
 from audiosep_kit._devices import parse_device
 from audiosep_kit.errors import AudioSepKitError
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
-from audiosep_kit.runtime import backend_names
+from audiosep_kit.runtime import backend_names, backends_taking
 
 
 def checkpoint_option(fn: Callable) -> Callable:
@@ -144,11 +144,35 @@ def backend_option(fn: Callable) -> Callable:
     )(fn)
 
 
+def check_model_path(backend: str | None, model_path: Path | None) -> None:
+    """A --model-path for a backend that loads no artifact is a usage error naming those that do."""
+    takers = backends_taking("model_path")
+    if model_path is None or backend is None or backend in takers:
+        return
+    raise click.BadParameter(
+        f"--backend {backend} loads no exported artifact (got --model-path {model_path}); "
+        f"--model-path is for --backend {' or '.join(takers)}. Drop --model-path, or pass one of those backends.",
+        param_hint="'--model-path'",
+    )
+
+
 def model_path_option(fn: Callable) -> Callable:
-    """The one --model-path option: an exported artifact for the onnx / aoti backends."""
+    """The one --model-path option: an exported artifact for the onnx / aoti backends.
+
+    The command is wrapped so that --model-path with another --backend is a usage error before
+    anything loads. Why not a click callback: click processes options in command-line order, so a
+    callback on --model-path cannot rely on seeing --backend.
+    """
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        check_model_path(kwargs.get("backend"), kwargs.get("model_path"))
+        return fn(*args, **kwargs)
+
     return click.option(
         "--model-path",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
-        help="Exported artifact for the onnx / aoti backends (default: the export cache).",
-    )(fn)
+        help=f"Exported artifact for the {' / '.join(backends_taking('model_path'))} backends (default: the export "
+        "cache); an error with any other --backend.",
+    )(checked)

@@ -317,8 +317,10 @@ def parity_command(
         }
         atomic_write_text(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     skipped = [r for r in results if r.skipped is not None]
-    if explicit and skipped:
-        raise BackendUnavailableError("; ".join(f"{r.backend}: {r.skipped}" for r in skipped))
+    if skipped and (explicit or len(skipped) == len(results)):  # nothing compared is no pass on --device
+        raise BackendUnavailableError(
+            f"not run on --device {device}: " + "; ".join(f"{r.backend}: {r.skipped}" for r in skipped)
+        )
     if any(r.passed is False for r in results):
         sys.exit(1)
 

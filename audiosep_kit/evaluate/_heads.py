@@ -1,6 +1,8 @@
 """Classifier heads trained on frozen features, following the scikit-learn estimator contract.
 
-Every head standardises its input with a ``StandardScaler`` fitted in ``fit`` on the training rows
+Every head records where it ran in ``device_`` once fitted: torch heads on the device they were
+given, scikit-learn's logistic regression always on the CPU (reports must say what ran, not what was
+asked for). Every head standardises its input with a ``StandardScaler`` fitted in ``fit`` on the training rows
 only, so no caller can fit the scaler on validation or test data by mistake. Torch heads choose
 their epoch on the validation rows passed to ``fit`` (best validation accuracy, optional patience);
 which rows those are is decided by the protocol, never by the head.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,6 +176,7 @@ class _TorchHead(_StandardizingHead):
         X_t, y_t = torch.from_numpy(Xs).to(dev), torch.from_numpy(y_index).to(dev)
         self.history_, self.best_epoch_ = _train(net, X_t, y_t, val_t, self)
         self.network_ = net.eval()
+        self.device_ = str(dev)  # where it trained: what reports record
         scores = [h["val_accuracy"] for h in self.history_ if "val_accuracy" in h]
         self.best_val_accuracy_ = max(scores) if scores else None
 
@@ -309,6 +312,7 @@ class LogRegHead(_StandardizingHead):
             model.fit(Xs, y_index)
         self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         self.model_ = model
+        self.device_ = "cpu"  # scikit-learn runs on the CPU whatever device the evaluation asked for
         self.best_epoch_ = None
         self.history_: list[dict] = []
         self.best_val_accuracy_ = None if val is None else float(np.mean(model.predict(val[0]) == val[1]))
@@ -338,6 +342,20 @@ HEADS: dict[str, HeadSpec] = {
 def get_head_spec(name: str) -> HeadSpec:
     """The registered head ``name``; an unknown name lists the valid ones."""
     return HEADS[check_choice("head", name, HEADS)]
+
+
+def takes_device(name: str) -> bool:
+    """Whether head ``name`` runs on the requested device (torch heads) or always on the CPU (logreg).
+
+    Read from the head's parameters (sklearn's ``_get_param_names``), so a new head needs no flag.
+    """
+    return "device" in get_head_spec(name).factory._get_param_names()
+
+
+def check_head_device(heads: Sequence[str], device: str) -> None:
+    """Refuse, before any training, a device that the heads using it cannot have (cuda without CUDA)."""
+    if any(takes_device(head) for head in heads):
+        torch_device(device)
 
 
 def make_head(name: str, **params: Any) -> _StandardizingHead:

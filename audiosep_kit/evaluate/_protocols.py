@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
+from audiosep_kit._devices import parse_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate._heads import get_head_spec, make_head
+from audiosep_kit.evaluate._heads import check_head_device, get_head_spec, make_head
 from audiosep_kit.evaluate._metrics import compute_scores, confusion, score_names
 from audiosep_kit.evaluate.tasks._task import Example, Task
 
@@ -53,6 +54,7 @@ class EvalOptions:
     val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
+        parse_device(self.device)  # the spelling only; whether it exists is checked when a head needs it
         if not 0.0 < self.val_fraction < 0.5:
             raise ConfigError(f"`val_fraction` must be in (0, 0.5); got {self.val_fraction!r}.")
 
@@ -240,6 +242,7 @@ class RunResult:
     n_test: int
     val_source: str
     leaky: bool
+    device: str  # where the head that scored the test rows ran (``device_``), not what was requested
 
 
 def run_partition(
@@ -282,6 +285,7 @@ def run_partition(
         n_test=len(part.test),
         val_source=part.val_source,
         leaky=protocol.leaky,
+        device=model.device_,
     )
 
 
@@ -304,6 +308,7 @@ def evaluate(
         raise ConfigError("give at least one seed; got none.")
     for head in heads:
         get_head_spec(head)
+    check_head_device(heads, options.device)  # cuda without CUDA fails here, not after hours of CPU heads
     proto = resolve_protocol(protocol, task)
     y = np.array([e.label for e in examples], dtype=np.int64)
     results = []

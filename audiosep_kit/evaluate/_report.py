@@ -3,7 +3,9 @@
 ``results.json`` always holds ``format_version``, the task, the protocol with its ``leaky`` flag, the
 seeds, the provenance of the features (weights SHA-256 and whether they were random, backend, what
 executed) and package versions, and under ``heads[<name>]`` at least ``accuracy_mean``,
-``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Means and standard
+``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Devices are recorded as they
+ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head trained, e.g. ``cpu`` for
+logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
 deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
 for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
 """
@@ -61,8 +63,14 @@ def _run_record(r: RunResult) -> dict:
         "n_val": r.n_val,
         "n_test": r.n_test,
         "scores": r.scores,
+        "device": r.device,
         "candidates": list(sel.candidates),
     }
+
+
+def _ran_on(runs: Sequence[RunResult]) -> str:
+    """The device a head's runs used (one name; several joined if runs differed)."""
+    return ",".join(dict.fromkeys(r.device for r in runs))
 
 
 def build_report(
@@ -77,7 +85,12 @@ def build_report(
     """The results.json document. ``provenance`` describes the features (see runner.provenance_*)."""
     names = score_names(task.scores)
     summary = summarize(results, names)
-    heads = {h: {**row, "runs": [_run_record(r) for r in results if r.head == h]} for h, row in summary.items()}
+    heads = {}
+    for head, row in summary.items():
+        runs = [r for r in results if r.head == head]
+        heads[head] = {**row, "device": _ran_on(runs), "runs": [_run_record(r) for r in runs]}
+    protocol_options = {**options.head_params(), **protocol.head_overrides, "val_fraction": options.val_fraction}
+    protocol_options.pop("device")  # where heads ran is per head (heads[...]["device"]), not a protocol option
     return {
         "format_version": REPORT_FORMAT_VERSION,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -87,9 +100,10 @@ def build_report(
             "leaky": protocol.leaky,
             "description": protocol.description,
             "refit": bool(options.refit and not protocol.leaky),
-            "options": {**options.head_params(), **protocol.head_overrides, "val_fraction": options.val_fraction},
+            "options": protocol_options,
         },
         "leaky": protocol.leaky,
+        "device_requested": options.device,
         "seeds": list(seeds),
         "provenance": provenance,
         "versions": package_versions(),
@@ -164,6 +178,8 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         f"- seeds: {report['seeds']}; date: {report['date']}",
         f"- features: {prov.get('source')}; backend {prov.get('backend')}; executed {prov.get('executed')}",
         f"- weights sha256: {weights.get('sha256')} (random: {weights.get('random_weights')})",
+        f"- devices: requested {report['device_requested']}; heads ran on "
+        + ", ".join(f"{head} {block['device']}" for head, block in report["heads"].items()),
         f"- versions: {', '.join(f'{k} {v}' for k, v in report['versions'].items())}",
         "",
         _score_table(report, markdown=True),

@@ -18,7 +18,7 @@ import numpy as np
 
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError, StoreError
-from audiosep_kit.evaluate._heads import get_head_spec
+from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, load_precomputed
 from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, evaluate, resolve_protocol
 from audiosep_kit.evaluate._report import build_report, write_run_dir
@@ -110,6 +110,19 @@ def _precomputed_provenance(pre: PrecomputedFeatures) -> dict:
     }
 
 
+def _refuse_unused_device(config: RunConfig) -> None:
+    """Precomputed features and CPU-only heads: a non-CPU device would be recorded but used by nothing."""
+    device = config.options.device
+    if device == "cpu" or any(takes_device(head) for head in config.heads):
+        return
+    torch_heads = [head for head in HEADS if takes_device(head)]
+    raise ConfigError(
+        f"--device {device} is used by no part of this run: the features are precomputed and the heads "
+        f"{list(config.heads)} run on the CPU (scikit-learn). Drop --device, or add a head that runs on it "
+        f"({', '.join(torch_heads)})."
+    )
+
+
 def evaluate_precomputed(
     features_path: str | Path,
     task_name: str,
@@ -120,7 +133,12 @@ def evaluate_precomputed(
     out_dir: str | Path | None = None,
     progress: Callable[[RunResult], None] | None = None,
 ) -> Evaluation:
-    """Evaluate a ``{'features', 'labels'}`` file whose rows follow the task's metadata order."""
+    """Evaluate a ``{'features', 'labels'}`` file whose rows follow the task's metadata order.
+
+    The device serves only the torch heads here (there is no extraction): with none of them, a
+    device other than the CPU is refused rather than recorded as if it had been used.
+    """
+    _refuse_unused_device(config)
     task = resolve_task(task_name, data_root, task_root=task_root)
     examples = load_metadata(task, data_root, task_root=task_root)
     pre = load_precomputed(features_path)
@@ -131,11 +149,13 @@ def evaluate_precomputed(
 
 
 def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
+    """What made the features. ``executed`` comes from the store's manifest (the extraction that
+    wrote them: on a cache hit, an earlier run, maybe on another device), else from the extractor."""
     return {
         "source": "extracted",
         "weights": description.get("weights"),
         "backend": description.get("backend"),
-        "executed": description.get("executed"),
+        "executed": cached.manifest.get("executed") or description.get("executed"),
         "precision": description.get("precision"),
         "encoder": description.get("encoder"),
         "resampler": description.get("resampler"),

@@ -2,7 +2,9 @@
 
 Every export goes through one pipeline (temporary file -> build -> verify against eager over a sweep of
 lengths and batch sizes -> publish by rename, or keep as ``.failed`` and raise VerificationError).
-Runtime backends load what this layer builds; :func:`cached_artifact` finds or builds one by identity.
+Runtime backends load what this layer builds; :func:`cached_artifact` finds or builds one by identity,
+and :func:`probe_artifact` checks at load time that a file computes what the requested weights compute
+(its metadata alone is a claim that can be edited).
 """
 
 from audiosep_kit.export._aoti import check_package_runtime, export_aoti, load_package, read_package_metadata
@@ -25,6 +27,7 @@ from audiosep_kit.export._onnx import (
     session_options,
 )
 from audiosep_kit.export._pipeline import SWEEPS, ExportResult, sweep_input
+from audiosep_kit.export._probe import PROBE_LENGTH, probe_artifact
 
 __all__ = [
     "ARTIFACT_KINDS",
@@ -34,6 +37,7 @@ __all__ = [
     "GRAPH_OPTIMIZATIONS",
     "IDENTITY_KEYS",
     "ONNX_PRECISIONS",
+    "PROBE_LENGTH",
     "SWEEPS",
     "artifact_cache_path",
     "build_metadata",
@@ -45,6 +49,7 @@ __all__ = [
     "import_onnxruntime",
     "load_package",
     "optimization_level",
+    "probe_artifact",
     "read_metadata",
     "read_onnx_metadata",
     "read_package_metadata",

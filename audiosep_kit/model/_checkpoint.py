@@ -26,6 +26,8 @@ from audiosep_kit.model._encoder import AudioSepEncoder
 from audiosep_kit.model._stft_kernels import dft_kernels
 
 CHECKPOINT_ENV = "AUDIOSEP_CHECKPOINT"
+#: The largest seed of ``random:SEED`` (torch.Generator.manual_seed takes unsigned 64-bit seeds).
+RANDOM_SEED_MAX = 2**64 - 1
 _ANCHOR = "base.bn0.running_mean"
 _ENCODER_KEY = re.compile(
     r"^(base\.(stft|bn0|pre_conv|encoder_block\d+|conv_block7a)\.|film\.(encoder_block\d+|conv_block7a)->)"
@@ -34,6 +36,11 @@ _ENCODER_KEY = re.compile(
 _SEPARATOR_KEY = re.compile(
     r"^(base\.(istft|decoder_block\d+|after_conv|conv_block7b)\.|film\.(decoder_block\d+|conv_block7b)->)"
 )
+#: How many leading bytes a refusal shows; the container magics torch.save writes (zip, legacy pickle).
+_HEAD_BYTES = 32
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+#: How torch's weights_only unpickler words a refused global, across torch versions.
+_REFUSED = re.compile(r"(?:Unsupported global: GLOBAL|Unsupported class|unsupported GLOBAL) ([\w.]+)")
 _DEFAULT_LOCATIONS = (
     "pretrained_models/AudioSep/audiosep_base_4M_steps.ckpt",
     "pretrained_models/AudioSep/pytorch_model.bin",
@@ -64,32 +71,106 @@ def read_state_dict(path: str | Path, *, trust_pickle: bool = False) -> dict[str
 
     Pickled files are read with ``weights_only=True``. ``trust_pickle=True`` widens that to a full
     unpickle, which can run arbitrary code: use it only for a file you trust whose optimizer or
-    callback state needs it (documented in pretrained_models/README.md).
+    callback state needs it (documented in pretrained_models/README.md). Every refusal says what the
+    file turned out to be (empty, unreadable, text, damaged, needing unsafe globals) and what to do.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path} (set --checkpoint or the {CHECKPOINT_ENV} variable).")
+    head = _read_head(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return dict(load_file(str(path), device="cpu"))
         except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from exc
+            raise CheckpointError(
+                f"cannot read safetensors file {path}: {exc}. The file is damaged or not safetensors (it starts "
+                f"with {head!r}): copy or download it again, or pass another --checkpoint."
+            ) from exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as exc:
-        refused = re.search(r"Unsupported (?:global: GLOBAL|class) (\S+)", str(exc))
-        if refused is None:  # not a refused class: the bytes are no valid pickle at all
-            raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or not a PyTorch file.") from exc
-        raise CheckpointError(
-            f"{path} holds objects that weights_only loading refuses ({refused.group(1)}). "
-            "If you trust this file, pass trust_pickle=True (CLI: --trust-checkpoint), or re-save "
-            "its state_dict alone."
-        ) from exc
-    except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, KeyError ... for unreadable bytes
+        raise _load_error(path, head, exc, trust_pickle) from exc
     return _unwrap(obj, path)
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of ``path``: what a refusal shows, and the empty and unreadable cases, named.
+
+    Why read them ourselves: torch reports a 0-byte file with an empty message and an unreadable
+    one as a bare system error; here both say what was found and what to do.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except PermissionError:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: permission denied reading {path}. Make it readable "
+            f"(e.g. chmod u+r) or pass another --checkpoint (or set {CHECKPOINT_ENV})."
+        ) from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}.") from exc
+    if not head:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is an empty file (0 bytes), so the download or copy that made it "
+            "failed. Fetch it again, or pass another --checkpoint."
+        )
+    return head
+
+
+def _load_error(path: Path, head: bytes, exc: Exception, trust_pickle: bool) -> CheckpointError:
+    """The CheckpointError for a file torch.load refused: refused globals, a foreign file, or damage."""
+    refused = None if trust_pickle else _refused_globals(path, exc)
+    if refused:
+        return CheckpointError(
+            f"{path} was refused by safe loading (torch.load weights_only=True): unpickling it needs the pickle "
+            f"global(s) {', '.join(refused)}, which safe loading does not allow because unpickling them can run "
+            "code. If you trust this file, load it with trust_pickle=True (CLI: --trust-checkpoint), or re-save "
+            "its state_dict alone (torch.save(ckpt['state_dict'], ...)) or as .safetensors."
+        )
+    if not head.startswith(_TORCH_MAGIC):
+        return CheckpointError(f"cannot read checkpoint {path}: {_foreign_file(head)}")
+    return CheckpointError(
+        f"cannot read checkpoint {path}: it starts like a torch.save file ({head[:4]!r}) but torch cannot read "
+        f"it ({type(exc).__name__}: {_torch_reason(exc)}), so it is damaged or truncated, or a plain pickle that "
+        "torch.save did not write. Copy or download it again, or pass another --checkpoint."
+    )
+
+
+def _refused_globals(path: Path, exc: Exception) -> list[str]:
+    """The globals weights_only loading refused: every one torch can list, else the one its error names."""
+    message = str(exc)
+    if not isinstance(exc, pickle.UnpicklingError) or not _REFUSED.search(message):
+        return []
+    try:
+        listed = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # only the zip format can be scanned; the error's own name is then the answer
+        listed = []
+    return listed or [m.group(1) for m in _REFUSED.finditer(message)]
+
+
+def _foreign_file(head: bytes) -> str:
+    """What a file that is no torch.save output looks like, and the fix."""
+    if head.startswith(b"version https://git-lfs"):
+        return (
+            "it is a Git LFS pointer, not the weights (the large file was never downloaded). Run `git lfs pull` "
+            "in its repository, or download the checkpoint itself."
+        )
+    return (
+        f"not a PyTorch or safetensors checkpoint: it starts with {head!r}, where a torch.save file starts with "
+        "b'PK\\x03\\x04' (zip) or b'\\x80' (legacy pickle) and a safetensors file must be named *.safetensors. "
+        f"Pass the .ckpt / .bin / .pt / .safetensors weights file (--checkpoint or {CHECKPOINT_ENV})."
+    )
+
+
+def _torch_reason(exc: Exception) -> str:
+    """The informative line of torch's error (its weights_only errors wrap it in paragraphs of advice)."""
+    message = str(exc).strip()
+    if "WeightsUnpickler error:" in message:
+        message = message.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
@@ -175,12 +256,20 @@ def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 
 def _parse_random(spec: str) -> int | None:
+    """The SEED of ``random:SEED``; None for a path. The range is what torch's generator accepts,
+    without negatives (torch wraps them onto the same weights as a large seed, under another name)."""
     if not spec.startswith("random:"):
         return None
     try:
-        return int(spec.split(":", 1)[1])
+        seed = int(spec.split(":", 1)[1])
     except ValueError:
         raise CheckpointError(f"random weights are written 'random:SEED' with an integer seed; got {spec!r}.") from None
+    if not 0 <= seed <= RANDOM_SEED_MAX:
+        raise CheckpointError(
+            f"the seed of 'random:SEED' must be an integer from 0 to {RANDOM_SEED_MAX} (2**64 - 1, the range of "
+            f"torch's generator); got {spec!r}. Use e.g. random:0."
+        )
+    return seed
 
 
 def load_weights(checkpoint: str | Path, *, trust_pickle: bool = False) -> LoadedWeights:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audiosep_kit import bench
-from audiosep_kit.errors import ConfigError
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
 
 
 @pytest.mark.parametrize(("seconds", "gmac"), [(1, 10.17), (4, 33.37), (5, 41.10), (10, 82.20)])
@@ -111,6 +112,48 @@ def test_run_bench_rows(weights):
         assert row["p50_s"] > 0 and row["audio_seconds_per_second"] > 0 and row["first_call_s"] > 0
     assert rows[0]["speedup_vs_eager"] == 1.0 and rows[0]["cosine_vs_fp32"] == 1.0
     assert rows[2]["cosine_vs_fp32"] > 0.99999
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_run_bench_on_missing_cuda_is_refused_before_building(weights):
+    """Not a KeyError for the skipped eager reference: the device is refused, with the fix."""
+    from audiosep_kit.model._config import EncoderConfig
+
+    with pytest.raises(BackendUnavailableError, match=r"device 'cuda' was requested .* use --device cpu"):
+        bench.run_bench(weights, EncoderConfig(), [], batch_sizes=(1,), durations=(0.1,), repeats=1, device="cuda")
+
+
+def test_percent_of_peak_only_for_rows_that_ran_on_the_cpu(weights, monkeypatch):
+    """The peaks are CPU matmul peaks: a backend that reports another device gets none."""
+    from audiosep_kit.model._config import EncoderConfig
+    from audiosep_kit.runtime.backends import BACKENDS, BackendEntry
+    from audiosep_kit.runtime.backends._eager import make_eager
+
+    class _Elsewhere:
+        name, precision = "elsewhere", "fp32"
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def run(self, batch):
+            return self.inner.run(batch)
+
+        def executed(self):
+            return {**self.inner.executed(), "device": "cuda:0"}
+
+    monkeypatch.setitem(BACKENDS, "elsewhere", BackendEntry(lambda w, c, d, **o: _Elsewhere(make_eager(w, c, d))))
+    rows, _ = bench.run_bench(
+        weights,
+        EncoderConfig(layer="block1"),
+        [bench.BackendSpec.parse("elsewhere")],
+        batch_sizes=(1,),
+        durations=(0.1,),
+        repeats=1,
+        quality_clips=1,
+        peaks={"fp32": bench.Peak("fp32", 64, 100.0, 90.0, 2)},
+    )
+    percent = {r["label"]: r["percent_of_peak"] for r in rows}
+    assert percent["elsewhere:fp32"] is None and percent["eager:fp32"] is not None
 
 
 def test_run_bench_refuses_unknown_backend(weights):

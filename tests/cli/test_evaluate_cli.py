@@ -94,6 +94,7 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
     assert "logreg" in result.output and "±" in result.output and "protocol folds" in result.output
     data = json.loads((out / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.5 and data["leaky"] is False
+    assert data["heads"]["logreg"]["device"] == "cpu" and data["device_requested"] == "cpu"
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
 
 
@@ -143,6 +144,23 @@ def test_bad_options_exit_2_with_the_reason(args, message, features, data_root):
     args = [a.replace("{features}", str(features)) for a in args] + ["--data-root", str(data_root)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_device_cuda_with_only_logreg_on_precomputed_features_is_refused(data_root, features):
+    result = CliRunner().invoke(
+        main, ["--features", str(features), "--task", "esc50", "--data-root", str(data_root), "--heads", "logreg",
+               "--device", "cuda"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--device cuda is used by no part of this run" in result.output and "(linear, mlp3)" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_device_cuda_without_cuda_is_refused_before_training(data_root, features, tmp_path):
+    args = ["--features", features, "--task", "esc50", "--data-root", data_root, "--heads", "logreg,linear"]
+    result = CliRunner().invoke(main, [str(a) for a in [*args, "--device", "cuda", "--out", tmp_path / "o"]])
+    assert result.exit_code == 2 and "device 'cuda' was requested but torch sees no CUDA device" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, tmp_path):

@@ -80,6 +80,17 @@ def test_parity_with_cuda_device_fails_clearly(exported, clips):
     assert "CUDAExecutionProvider" in result.output and "--device cpu" in result.output
 
 
+def test_parity_that_could_run_no_backend_on_the_device_is_an_error(clips, monkeypatch):
+    """Default backends, every one unavailable on --device: nothing was compared, so no exit 0."""
+    import audiosep_kit.cli.export as cli_export
+
+    # The default list reduced to fast, which refuses any device but the CPU (and needs no export).
+    monkeypatch.setattr(cli_export, "backend_variants", lambda: [("fast", "bf16"), ("fast", "fp32")])
+    result = _invoke("parity", str(clips), *SMALL, "--device", "cuda")
+    assert result.exit_code == 2
+    assert "error: not run on --device cuda: fast: the fast backend runs on CPU only" in result.output
+
+
 def test_parity_refuses_a_model_of_other_options(exported, clips):
     result = _invoke(
         "parity", str(clips), *SMALL, "--film", "zero", "--backends", "onnx", "--onnx-model", str(exported[0])

@@ -11,7 +11,16 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
-from audiosep_kit.evaluate._heads import HEADS, LinearHead, LogRegHead, MLP3Head, get_head_spec, make_head
+from audiosep_kit.evaluate._heads import (
+    HEADS,
+    LinearHead,
+    LogRegHead,
+    MLP3Head,
+    check_head_device,
+    get_head_spec,
+    make_head,
+    takes_device,
+)
 
 FAST = {"max_epochs": 15, "patience": None, "batch_size": 32, "lr": 1e-2}
 
@@ -158,6 +167,21 @@ def test_registry_lists_valid_names_and_small_grids():
 def test_make_head_drops_options_a_head_does_not_take():
     head = make_head("logreg", C=2.0, device="cpu", max_epochs=5)
     assert head.C == 2.0 and "device" not in head.get_params()
+
+
+def test_fitted_heads_record_the_device_they_ran_on(data):
+    """logreg is scikit-learn: CPU whatever was requested; torch heads train where they were told."""
+    X, y, _, _ = data
+    assert make_head("logreg", device="cuda").fit(X, y).device_ == "cpu"
+    assert make_head("linear", device="cpu", **FAST).fit(X, y).device_ == "cpu"
+    assert [name for name in HEADS if takes_device(name)] == ["linear", "mlp3"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_check_head_device_refuses_cuda_only_where_a_head_would_use_it():
+    check_head_device(["logreg"], "cuda")  # nothing runs on it: nothing to refuse here (the runner decides)
+    with pytest.raises(BackendUnavailableError, match=r"device 'cuda' was requested but torch sees no CUDA device"):
+        check_head_device(["logreg", "mlp3"], "cuda")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")

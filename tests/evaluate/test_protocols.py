@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
-from audiosep_kit.errors import ConfigError
+from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.evaluate._heads import HEADS, HeadSpec, LinearHead
 from audiosep_kit.evaluate._protocols import (
     PROTOCOLS,
@@ -109,6 +110,11 @@ def test_protocol_registry_and_official_resolution(fold_task, split_task):
 def test_options_validate_val_fraction():
     with pytest.raises(ConfigError, match="`val_fraction` must be in"):
         EvalOptions(val_fraction=0.7)
+
+
+def test_options_validate_the_device_spelling():
+    with pytest.raises(ConfigError, match=r"`device` must be one of \{'cpu', 'cuda', 'cuda:N'\}; got 'gpu'"):
+        EvalOptions(device="gpu")
 
 
 # ---------------------------------------------------------------- evaluation
@@ -260,3 +266,26 @@ def test_refit_trains_on_train_plus_validation_for_the_chosen_epochs(toy, split_
     train_val = {i for i, e in enumerate(examples) if e.split in ("train", "valid")}
     assert spy["fit"] == train_val
     assert result.n_train + result.n_val == len(train_val)
+
+
+def test_results_record_the_device_each_head_ran_on(toy, fold_task, fast_options):
+    X, y = toy.blobs(n_per_class=10, shift=3.0)
+    results = evaluate(X, toy.fold_examples(y), fold_task, heads=["logreg", "linear"], seeds=[0], options=fast_options)
+    assert {(r.head, r.device) for r in results} == {("logreg", "cpu"), ("linear", "cpu")}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_without_cuda_is_refused_before_any_head_trains(toy, fold_task, fast_options, spy):
+    X, y = toy.blobs(n_per_class=10, shift=3.0)
+    options = replace(fast_options, device="cuda")
+    with pytest.raises(BackendUnavailableError, match=r"no CUDA device"):
+        evaluate(X, toy.fold_examples(y), fold_task, heads=["logreg", "spy"], seeds=[0], options=options)
+    assert not spy["fit"]
+
+
+def test_logreg_alone_with_cuda_requested_runs_and_says_cpu(toy, fold_task, fast_options):
+    """evaluate() itself trains only: logreg runs on the CPU and its results say so."""
+    X, y = toy.blobs(n_per_class=10, shift=3.0)
+    options = replace(fast_options, device="cuda")
+    results = evaluate(X, toy.fold_examples(y), fold_task, heads=["logreg"], seeds=[0], options=options)
+    assert {r.device for r in results} == {"cpu"}

@@ -30,10 +30,13 @@ PROVENANCE = {
 }
 
 
-def _result(head: str, partition: str, seed: int, acc: float, leaky: bool = False, se: float = 0.5) -> RunResult:
+def _result(
+    head: str, partition: str, seed: int, acc: float, leaky: bool = False, se: float = 0.5, device: str = "cpu"
+) -> RunResult:
     sel = Selection({"lr": 1e-3}, 7, acc, ({"params": {"lr": 1e-3}, "best_epoch": 7, "val_score": acc},))
     scores = {"accuracy": acc, "macro_f1": acc - 0.1, "balanced_accuracy": acc, "se": se}
-    return RunResult(head, partition, seed, sel, scores, np.eye(3, dtype=int) * 2, 10, 5, 6, "fold 2", leaky)
+    confusion = np.eye(3, dtype=int) * 2
+    return RunResult(head, partition, seed, sel, scores, confusion, 10, 5, 6, "fold 2", leaky, device)
 
 
 @pytest.fixture
@@ -155,3 +158,16 @@ def test_plotting_leaves_the_global_matplotlib_backend_alone(results, tmp_path):
 def test_refit_is_recorded_and_never_claimed_for_leaky_protocols(results):
     assert _report(results, options=EvalOptions(refit=True))["protocol"]["refit"] is True
     assert _report(results, protocol="seed-project", options=EvalOptions(refit=True))["protocol"]["refit"] is False
+
+
+def test_devices_are_recorded_as_they_ran_per_head(tmp_path):
+    """Requested cuda, linear ran there, logreg (scikit-learn) on the CPU: the report says exactly that."""
+    results = [_result("linear", "fold 1", 0, 0.7, device="cuda:0"), _result("logreg", "fold 1", 0, 0.8)]
+    report = _report(results, options=EvalOptions(device="cuda"))
+    paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"))
+    data = read_results(paths["json"])
+    assert data["device_requested"] == "cuda"
+    assert data["heads"]["linear"]["device"] == "cuda:0" and data["heads"]["logreg"]["device"] == "cpu"
+    assert data["heads"]["logreg"]["runs"][0]["device"] == "cpu"
+    assert "device" not in data["protocol"]["options"]
+    assert "- devices: requested cuda; heads ran on linear cuda:0, logreg cpu" in paths["markdown"].read_text()

@@ -74,6 +74,18 @@ def test_precomputed_features_are_aligned_and_evaluated(esc50_root, tmp_path):
     assert report["provenance"]["features_file"]["sha256"]
     assert report["provenance"]["weights"]["sha256"] is None
     assert report["heads"]["logreg"]["accuracy_mean"] > 0.5  # chance is 0.02
+    assert report["heads"]["logreg"]["device"] == "cpu" and report["device_requested"] == "cpu"
+
+
+def test_precomputed_features_with_only_cpu_heads_refuse_another_device(esc50_root, tmp_path):
+    """Nothing would run on cuda (no extraction, logreg is scikit-learn): refused, not recorded as used."""
+    labels = np.tile(np.arange(50), 5)
+    path = _save_features(tmp_path / "f.pt", _class_features(labels, dim=50), labels)
+    config = RunConfig(heads=("logreg",), options=EvalOptions(device="cuda"))
+    with pytest.raises(
+        ConfigError, match=r"--device cuda is used by no part of this run: .*\['logreg'\] run on the CPU"
+    ):
+        evaluate_precomputed(path, "esc50", config, data_root=esc50_root)
 
 
 def test_precomputed_features_with_wrong_labels_are_refused(esc50_root, tmp_path):
@@ -146,6 +158,25 @@ def test_extracted_features_are_cached_between_evaluations(esc50_with_audio, tmp
     assert second.report["provenance"]["cache"]["extracted_now"] is False
     assert second.report["provenance"]["weights"]["random_weights"] is True
     assert first.report["heads"]["logreg"]["accuracy_mean"] == second.report["heads"]["logreg"]["accuracy_mean"]
+
+
+def test_provenance_executed_is_that_of_the_extraction_that_wrote_the_features(esc50_with_audio, tmp_path):
+    """On a cache hit the features were made earlier, maybe on another device: the store's manifest says."""
+    fake = _FakeExtraction()
+
+    def extract(extractor, sources, out_dir):
+        store = fake.extract(extractor, sources, out_dir)
+        store.manifest = {"executed": {"device": "cuda:1"}}
+        return store
+
+    kw = dict(data_root=esc50_with_audio, cache_dir=tmp_path / "cache", make_extractor=lambda cfg: _Extractor())
+    config = RunConfig(heads=("logreg",), seeds=(0,), options=FAST)
+    evaluate_extracted("esc50", ExtractionConfig(checkpoint="random:0"), config, extract=extract, **kw)
+    again = evaluate_extracted(
+        "esc50", ExtractionConfig(checkpoint="random:0"), config, open_store=fake.stores.__getitem__, **kw
+    )
+    assert again.report["provenance"]["cache"]["extracted_now"] is False
+    assert again.report["provenance"]["executed"] == {"device": "cuda:1"}  # not the extractor's {"device": "cpu"}
 
 
 def test_extraction_failures_are_refused_not_dropped(esc50_with_audio, tmp_path):

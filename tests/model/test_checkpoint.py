@@ -253,6 +253,77 @@ def test_corrupt_file(content, trust_pickle, tmp_path):
     assert "trust" not in str(info.value)
 
 
+class _RunsCode:
+    """What a malicious checkpoint pickles: an object whose unpickling calls a function (a harmless one here)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def test_pickle_needing_unsafe_globals_is_refused_by_name_not_called_corrupt(golden_raw_state_dict, tmp_path):
+    path = tmp_path / "malicious.ckpt"
+    torch.save({"state_dict": golden_raw_state_dict, "payload": _RunsCode(), "cb": _CallbackState()}, path)
+    pattern = (
+        r"malicious\.ckpt was refused by safe loading .*needs the pickle global\(s\) "
+        r"(?=.*(posix|nt)\.getcwd)(?=.*_CallbackState).*can run code\. If you trust this file, load it with "
+        r"trust_pickle=True \(CLI: --trust-checkpoint\)"
+    )
+    with pytest.raises(CheckpointError, match=pattern) as info:
+        load_weights(path)
+    assert "corrupt" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content, found",
+    [
+        (b"hello world\nthis is a text file\n", r"not a PyTorch or safetensors checkpoint: it starts with b'hello wor"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\n", r"it is a Git LFS pointer.*git lfs pull"),
+    ],
+    ids=["text", "lfs-pointer"],
+)
+def test_text_file_says_what_it_is(content, found, tmp_path):
+    """Not torch's bare ': 101' (a KeyError from the first byte read as a pickle opcode)."""
+    path = tmp_path / "notes.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"^cannot read checkpoint .*notes\.ckpt: " + found) as info:
+        load_weights(path)
+    assert not str(info.value).endswith(": 101")
+
+
+@pytest.mark.parametrize("name", ["empty.ckpt", "empty.safetensors"])
+def test_empty_file_says_zero_bytes(name, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.\w+: it is an empty file \(0 bytes\).*Fetch it again"):
+        load_weights(path)
+
+
+def test_truncated_torch_file_says_damaged(golden_flat_checkpoint, tmp_path):
+    path = tmp_path / "truncated.bin"
+    path.write_bytes(golden_flat_checkpoint.read_bytes()[:4096])
+    with pytest.raises(CheckpointError, match=r"starts like a torch\.save file .*damaged or truncated.*download"):
+        load_weights(path)
+
+
+def test_unreadable_file_says_permission_denied(tmp_path):
+    path = tmp_path / "locked.ckpt"
+    path.write_bytes(b"PK\x03\x04")
+    path.chmod(0)
+    try:
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("this user reads a mode-000 file (root, or CAP_DAC_OVERRIDE): no permission error to test")
+        with pytest.raises(CheckpointError, match=r"permission denied reading .*locked\.ckpt.*chmod u\+r"):
+            load_weights(path)
+    finally:
+        path.chmod(0o600)
+
+
 def test_corrupt_safetensors(tmp_path):
     """A broken .safetensors file is refused, naming the file."""
     path = tmp_path / "broken.safetensors"
@@ -278,8 +349,11 @@ def test_pickled_objects_need_trust_pickle(golden_raw_state_dict, golden_weights
     trust_pickle / --trust-checkpoint, and loads with trust_pickle=True."""
     path = tmp_path / "lightning_full.ckpt"
     torch.save({"state_dict": golden_raw_state_dict, "callbacks": {"every_n": _CallbackState()}}, path)
-    pattern = r"lightning_full\.ckpt holds objects that weights_only loading refuses \(.*_CallbackState\)"
-    with pytest.raises(CheckpointError, match=pattern + r".*trust_pickle=True.*--trust-checkpoint"):
+    pattern = (
+        r"lightning_full\.ckpt was refused by safe loading \(torch\.load weights_only=True\): unpickling it needs "
+        r"the pickle global\(s\) \S*_CallbackState, which safe loading does not allow"
+    )
+    with pytest.raises(CheckpointError, match=pattern + r".*trust_pickle=True \(CLI: --trust-checkpoint\)"):
         load_weights(path)
     weights = load_weights(path, trust_pickle=True)
     assert weights.sha256 == GOLDEN_SHA256
@@ -340,6 +414,19 @@ def test_random_weights_have_the_true_dft_kernels(random_zero, golden_weights):
     for name, kernel in (("base.stft.conv_real.weight", real), ("base.stft.conv_imag.weight", imag)):
         assert torch.equal(state[name], kernel)
         assert torch.equal(state[name], golden_weights.state_dict[name])
+
+
+@pytest.mark.parametrize("spec", ["random:99999999999999999999", "random:18446744073709551616", "random:-1"])
+def test_random_seed_out_of_range(spec):
+    """Not torch's 'Overflow when unpacking long': the range and an example are given."""
+    with pytest.raises(
+        CheckpointError, match=r"seed of 'random:SEED' must be an integer from 0 to 18446744073709551615 .*got "
+    ):
+        load_weights(spec)
+
+
+def test_largest_random_seed_loads():
+    assert load_weights("random:18446744073709551615").source == "random:18446744073709551615"
 
 
 @pytest.mark.parametrize("spec", ["random:x", "random:", "random:1.5"])

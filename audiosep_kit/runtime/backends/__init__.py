@@ -10,6 +10,7 @@ Importing this package imports no optional engine (onnxruntime is imported when 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,9 @@ __all__ = [
     "BackendEntry",
     "TorchBackend",
     "backend_names",
+    "backend_options",
     "backend_variants",
+    "backends_taking",
     "default_precision",
     "make_backend",
     "register_backend",
@@ -84,15 +87,54 @@ def default_precision(name: str) -> str:
     return BACKENDS[check_choice("backend", name, BACKENDS)].precisions[0]
 
 
+def backend_options(name: str) -> tuple[str, ...] | None:
+    """The keyword options backend ``name``'s factory takes (None: it takes any, ``**options``).
+
+    Read from the factory's signature (everything after ``weights, config, device``), so the
+    registry needs no second list that could drift from the code.
+    """
+    factory = BACKENDS[check_choice("backend", name, BACKENDS)].factory
+    params = list(inspect.signature(factory).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return tuple(p.name for p in named[3:])
+
+
+def backends_taking(option: str) -> tuple[str, ...]:
+    """The registered backends whose factory takes ``option`` (e.g. 'model_path': onnx, aoti)."""
+    return tuple(name for name in BACKENDS if (taken := backend_options(name)) is None or option in taken)
+
+
+def _check_options(name: str, options: dict) -> None:
+    """An option the backend does not take is a ConfigError saying which backends do, not a TypeError."""
+    taken = backend_options(name)
+    unknown = [key for key in options if taken is not None and key not in taken]
+    if not unknown:
+        return
+    where = [
+        f"{key!r} is an option of the backends {list(others)}" if (others := backends_taking(key)) else
+        f"no registered backend takes {key!r} (check its spelling)"
+        for key in unknown
+    ]  # fmt: skip
+    raise ConfigError(
+        f"backend {name!r} takes no option {', '.join(repr(k) for k in unknown)} (it takes {list(taken or ())}); "
+        + "; ".join(where)
+        + ". Drop the option, or choose a backend that takes it."
+    )
+
+
 def make_backend(name: str, weights, config, device: str = "cpu", **options) -> Backend:
     """Build backend ``name``; unknown names raise a ConfigError listing the valid ones.
 
     ``precision=`` is checked against what the backend offers, and passed on only to backends that
-    offer a choice (a single-precision backend takes no such option).
+    offer a choice (a single-precision backend takes no such option). Any other option the backend's
+    factory does not take (``model_path`` for eager, say) is a ConfigError naming the backends that do.
     """
     entry = BACKENDS[check_choice("backend", name, BACKENDS)]
     if "precision" in options:
         check_choice(f"precision (of backend {name!r})", options["precision"], entry.precisions)
         if len(entry.precisions) == 1:
             options.pop("precision")
+    _check_options(name, options)
     return entry.factory(weights, config, device, **options)

@@ -3,7 +3,9 @@
 The package holds the compiled kernels and the weights. Its stored metadata (``aot_inductor.metadata``,
 written by ``audiosep-export aoti``) must match the requested weights sha256 and encoder options, the
 device kind it was compiled for, and this torch version (the generated C++ is built against one
-libtorch); anything else raises ArtifactMismatchError.
+libtorch), and the loaded package must reproduce eager on the requested weights on one probe clip
+(``export.probe_artifact``: the metadata is a claim, the probe checks the numbers); anything else
+raises ArtifactMismatchError. The probe's result is reported by ``executed()['load_check']``.
 
 The package is ``model_path`` (the option name the ONNX backend uses too). Without one the export layer
 provides it from the cache (``$AUDIOSEP_CACHE/aoti/``), compiling it on first use, which takes minutes:
@@ -15,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audiosep_kit._devices import torch_device
-from audiosep_kit.export import cached_artifact, check_metadata, check_package_runtime, load_package
+from audiosep_kit.export import cached_artifact, check_metadata, check_package_runtime, load_package, probe_artifact
 from audiosep_kit.model import EncoderConfig, LoadedWeights
 from audiosep_kit.runtime.backends._eager import TorchBackend
 
@@ -40,4 +42,7 @@ def make_aoti(
     check_metadata(meta, weights.sha256, config, artifact=str(path), precision="fp32")
     check_package_runtime(meta, dev, path)
     extra = {"model_path": str(path), "compiled_for": meta.get("device"), "exporter": meta.get("exporter")}
-    return TorchBackend(runner, dev, "aoti", extra=extra)
+    backend = TorchBackend(runner, dev, "aoti", extra=extra)
+    # Probed through backend.run, the path every feature takes; ``extra`` is what executed() reports.
+    extra["load_check"] = probe_artifact(backend.run, weights, config, precision="fp32", artifact=path, kind="aoti")
+    return backend

@@ -21,7 +21,14 @@ import torch
 
 from audiosep_kit._devices import parse_device
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
-from audiosep_kit.export import cached_artifact, check_metadata, import_onnxruntime, read_onnx_metadata, session_options
+from audiosep_kit.export import (
+    cached_artifact,
+    check_metadata,
+    import_onnxruntime,
+    probe_artifact,
+    read_onnx_metadata,
+    session_options,
+)
 from audiosep_kit.model import MIN_SAMPLES, EncoderConfig, LoadedWeights
 
 _CUDA, _TRT, _CPU = "CUDAExecutionProvider", "TensorrtExecutionProvider", "CPUExecutionProvider"
@@ -150,4 +157,9 @@ def make_onnx(
         "precision": precision,
         "onnxruntime": ort.__version__,
     }
-    return OnnxBackend(session, path, precision, device, info, io_binding=on_gpu if io_binding is None else io_binding)
+    backend = OnnxBackend(
+        session, path, precision, device, info, io_binding=on_gpu if io_binding is None else io_binding
+    )
+    # Probed through backend.run, the path every feature takes; ``info`` is what executed() reports.
+    info["load_check"] = probe_artifact(backend.run, weights, config, precision=precision, artifact=path, kind="onnx")
+    return backend

@@ -58,3 +58,32 @@ def test_missing_package_names_the_path(tmp_path, golden_weights, golden_config)
     missing = tmp_path / "absent.pt2"
     with pytest.raises(ArtifactMismatchError, match=r"package not found: .*absent\.pt2"):
         make_backend("aoti", golden_weights, golden_config(), "cpu", model_path=missing)
+
+
+@pytest.mark.slow
+def test_package_whose_metadata_claims_other_weights_is_refused(random_weights, tmp_path, inductor_cache_dir):
+    """Compiled from random:0, metadata claiming random:1 (as a rewritten package would): the metadata
+    check passes, the load-time probe refuses it; the same package loads for the weights it holds."""
+    import torch._inductor
+
+    from audiosep_kit.export._metadata import build_metadata
+    from audiosep_kit.export._trace import EXAMPLE_SHAPE, trace_encoder
+    from audiosep_kit.model import EncoderConfig, build_encoder, load_weights
+    from audiosep_kit.runtime.backends import make_backend
+
+    config, other = EncoderConfig(layer="block1", pooling="mean"), load_weights("random:1")
+    claim = build_metadata(other, config, precision="fp32", exporter="test", device="cpu", example_shape=EXAMPLE_SHAPE)
+    liar = tmp_path / "liar.pt2"
+    program = trace_encoder(build_encoder(random_weights, config))
+    torch._inductor.aoti_compile_and_package(
+        program, package_path=str(liar), inductor_configs={"aot_inductor.metadata": claim}
+    )
+    with pytest.raises(ArtifactMismatchError, match=r"liar\.pt2 does not compute what its metadata claims.*aoti"):
+        make_backend("aoti", other, config, "cpu", model_path=liar)
+    truthful_claim = {**claim, "weights_sha256": random_weights.sha256}
+    honest = tmp_path / "honest.pt2"
+    torch._inductor.aoti_compile_and_package(
+        program, package_path=str(honest), inductor_configs={"aot_inductor.metadata": truthful_claim}
+    )
+    engine = make_backend("aoti", random_weights, config, "cpu", model_path=honest)
+    assert engine.executed()["load_check"]["passed"] is True

@@ -130,3 +130,55 @@ def test_cuda_provider_matches_golden(
             f"onnx-cuda:{clip}",
             "onnx-cuda",
         )
+
+
+# --- identity checked on the numbers, not only on the metadata ---------------------------------------
+
+SMALL_CONFIG = {"layer": "block1", "pooling": "mean"}  # a small graph: seconds to export and to probe
+
+
+@pytest.fixture(scope="module")
+def random0_model(random_weights, tmp_path_factory):
+    """An .onnx exported from random:0 weights (unverified: the probe is what is under test)."""
+    from audiosep_kit.export import export_onnx
+    from audiosep_kit.model import EncoderConfig
+
+    target = tmp_path_factory.mktemp("onnx_random0") / "random0.onnx"
+    return export_onnx(random_weights, EncoderConfig(**SMALL_CONFIG), target, verify=False).path
+
+
+def _claiming(model_path, target, weights):
+    """A copy of ``model_path`` whose metadata_props claim ``weights`` (what an edit can do)."""
+    import onnx
+
+    from audiosep_kit.export._metadata import write_onnx_metadata
+
+    model = onnx.load(str(model_path))
+    write_onnx_metadata(model, {"weights_sha256": weights.sha256, "weights_source": weights.source})
+    onnx.save(model, str(target))
+    return target
+
+
+def test_correct_model_loads_and_reports_its_probe(random0_model, random_weights):
+    from audiosep_kit.model import EncoderConfig
+
+    engine = make_backend("onnx", random_weights, EncoderConfig(**SMALL_CONFIG), "cpu", model_path=random0_model)
+    check = engine.executed()["load_check"]
+    assert check["passed"] is True and check["max_rel"] < 1e-4
+
+
+def test_metadata_edited_to_claim_other_weights_is_refused(random0_model, tmp_path):
+    """random:0 weights inside, metadata claiming random:1: the metadata check passes, the probe does not."""
+    from audiosep_kit.export import read_onnx_metadata
+    from audiosep_kit.model import EncoderConfig
+    from audiosep_kit.model._checkpoint import load_weights
+
+    other = load_weights("random:1")
+    liar = _claiming(random0_model, tmp_path / "liar.onnx", other)
+    assert read_onnx_metadata(liar)["weights_sha256"] == other.sha256
+    pattern = (
+        r"liar\.onnx does not compute what its metadata claims: .*max abs difference .*min cosine .*"
+        r"random:1, sha256 .*Re-export it .*audiosep-export onnx"
+    )
+    with pytest.raises(ArtifactMismatchError, match=pattern):
+        make_backend("onnx", other, EncoderConfig(**SMALL_CONFIG), "cpu", model_path=liar)
