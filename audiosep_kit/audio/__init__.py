@@ -1,13 +1,15 @@
 """The audio layer, the front door: any file or array in, the 32 kHz mono float32 waveform the model expects.
 
-Decoding is soundfile's (libsndfile), the downmix is the channel mean, the resampler soxr 'HQ'.
-Every refusal raises AudioDecodeError naming the file.
+Decoding is soundfile's (libsndfile), or PyAV's for .m4a/.aac when it is installed; the downmix is the channel
+mean, the resampler soxr 'HQ'. Every refusal raises AudioDecodeError naming the file.
 """
 
+from audiosep_kit.audio._av import AV_EXTENSIONS, AV_INSTALL_HINT
+from audiosep_kit.audio._decode import DEFAULT_MAX_SECONDS
 from audiosep_kit.audio._io import (
     AUDIO_EXTENSIONS,
-    DEFAULT_MAX_SECONDS,
     RESAMPLER,
+    SNDFILE_EXTENSIONS,
     AudioClip,
     load_audio,
     prepare_waveform,
@@ -19,10 +21,13 @@ from audiosep_kit.audio._segment import AudioSegment, audio_files
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "AV_EXTENSIONS",
+    "AV_INSTALL_HINT",
     "AudioClip",
     "AudioSegment",
     "DEFAULT_MAX_SECONDS",
     "RESAMPLER",
+    "SNDFILE_EXTENSIONS",
     "audio_files",
     "load_audio",
     "prepare_waveform",
