@@ -6,6 +6,7 @@ every entry it will not decode with the reason.
 """
 
 from audiosep_kit.audio._av import AV_EXTENSIONS, AV_INSTALL_HINT
+from audiosep_kit.audio._batch import prepare_batch
 from audiosep_kit.audio._decode import DEFAULT_MAX_SECONDS
 from audiosep_kit.audio._io import (
     AUDIO_EXTENSIONS,
@@ -34,6 +35,7 @@ __all__ = [
     "SkippedFile",
     "audio_files",
     "load_audio",
+    "prepare_batch",
     "prepare_waveform",
     "read_audio",
     "resample",
