@@ -38,12 +38,14 @@ def frame_range(
     frames: int | None, rate: int, start_s: float | None, end_s: float | None, source: str
 ) -> tuple[int, int | None]:
     """[start, stop) in frames of the segment [start_s, end_s); ``stop`` is None when the end is open and
-    the file's length is unknown (a raw ADTS stream). Refuses a segment that lies outside the file."""
+    the file's length is unknown (a raw ADTS stream). Refuses a segment that lies outside the file or
+    holds no frame (negative, reversed or empty)."""
     start = 0 if start_s is None else int(round(start_s * rate))
     stop = None if end_s is None else int(round(end_s * rate))
     if frames is not None:
         stop = frames if stop is None else min(stop, frames)
-    if start < 0 or (stop is not None and start >= max(stop, 1)) or (frames is not None and start >= frames):
+    # stop <= start is refused too: a negative end_s used to reach soundfile as a slice from the end.
+    if start < 0 or (stop is not None and stop <= start) or (frames is not None and start >= frames):
         raise outside_error(source, start_s, end_s, None if frames is None else frames / rate)
     return start, stop
 

@@ -167,6 +167,16 @@ def test_segment_outside_the_file(tmp_path):
         read_audio(path, start_s=2.0)
 
 
+@pytest.mark.parametrize(("start_s", "end_s"), [(None, -0.25), (0.5, 0.25), (0.5, 0.5), (-0.1, None)])
+def test_negative_reversed_or_empty_segment(start_s, end_s, tmp_path):
+    """A segment with no frame in the file is refused: end_s=-0.25 used to be read as a slice from the end
+    (the first 0.75 s, silently)."""
+    path = tmp_path / "short_clip.wav"
+    sf.write(path, _tone(1.0, 16000), 16000)
+    with pytest.raises(AudioDecodeError, match=re.escape(f"{path}: segment {start_s}-{end_s} s lies outside the file")):
+        read_audio(path, start_s=start_s, end_s=end_s)
+
+
 @pytest.mark.parametrize("rate", [0, -16000, 16000.0, True, None], ids=["zero", "negative", "float", "bool", "none"])
 def test_in_memory_bad_sample_rate(rate):
     """sample_rate must be a positive int (0, negative, float, bool and None are refused)."""
