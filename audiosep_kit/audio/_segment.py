@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiosep_kit.audio._io import AUDIO_EXTENSIONS
-
 
 @dataclass(frozen=True)
 class AudioSegment:
@@ -26,8 +24,3 @@ class AudioSegment:
         if self.start_s is None and self.end_s is None:
             return str(self.path)
         return f"{self.path}#{self.start_s}-{self.end_s}"
-
-
-def audio_files(folder: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
-    """Every file below ``folder`` (recursive) whose ending is an audio extension, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in extensions)

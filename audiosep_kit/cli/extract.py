@@ -1,8 +1,10 @@
 """audiosep-extract: files, folders or a file list -> a resumable feature store.
 
 Exit status: 0 when every input was extracted; 2 for a usage or configuration error (nothing
-extracted); 3 when the run finished but some inputs failed or a folder walk could not take some
-candidates (each listed in the store's index.csv / skipped.csv), unless ``--allow-failures``.
+extracted); 3 when the run finished but some inputs failed, or a folder walk met entries it could
+not read as audio (dangling or looping links, unreadable files, undecodable audio endings), unless
+``--allow-failures``. Each is listed in the store's index.csv / skipped.csv, as are non-audio files
+(a README, labels.csv), which do not change the status.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import click
 import soundfile as sf
 
-from audiosep_kit.audio import DEFAULT_MAX_SECONDS, audio_files
+from audiosep_kit.audio import DEFAULT_MAX_SECONDS, SkippedFile, scan_audio_folder
 from audiosep_kit.cli._options import (
     backend_option,
     checkpoint_option,
@@ -44,16 +46,19 @@ def read_file_list(file_list: Path) -> list[Path]:
     return [Path(os.path.abspath(base / entry)) for entry in entries]
 
 
-def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> tuple[list[Path], list[tuple[Path, str]]]:
+def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> tuple[list[Path], list[SkippedFile]]:
     """Files as given, folders walked recursively (sorted, audio extensions only), plus a list file.
 
-    Returns the inputs (absolute paths) and the folder walks' skipped candidates with their reasons.
+    Returns the inputs (absolute paths) and every candidate the folder walks saw and did not take,
+    with its reason (dangling or looping links, unreadable entries, unknown or undecodable endings).
     """
     found: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[SkippedFile] = []
     for item in inputs:
         if item.is_dir():
-            found.extend(Path(os.path.abspath(p)) for p in audio_files(item))
+            scan = scan_audio_folder(item)
+            found.extend(Path(os.path.abspath(p)) for p in scan.files)
+            skipped.extend(SkippedFile(Path(os.path.abspath(s.path)), s.reason) for s in scan.skipped)
         else:
             found.append(Path(os.path.abspath(item)))
     if file_list is not None:
@@ -182,7 +187,7 @@ def main(
         overwrite=overwrite,
         retry_failed=retry_failed,
         verify_content=verify_content,
-        skipped=skipped,
+        skipped=[(s.path, s.reason) for s in skipped],
         progress=progress,
     )
     counts = store.manifest.get("counts", {})
@@ -193,14 +198,15 @@ def main(
         click.echo(f"failed: {row['error']}", err=True)
     if len(failures) > 20:
         click.echo(f"... and {len(failures) - 20} more failures (see {out_dir}/index.csv)", err=True)
-    for path, reason in skipped[:20]:
-        click.echo(f"skipped: {path}: {reason}", err=True)
+    for entry in skipped[:20]:
+        click.echo(f"skipped: {entry.path}: {entry.reason}", err=True)
     if len(skipped) > 20:
         click.echo(f"... and {len(skipped) - 20} more skipped (see {out_dir}/skipped.csv)", err=True)
-    bad = len(failures) + len(skipped)
+    lost = [entry for entry in skipped if not entry.not_audio]
+    bad = len(failures) + len(lost)
     click.echo(
-        f"summary: {counts.get('ok', 0)} extracted, {len(failures)} failed, {len(skipped)} skipped, "
-        f"{len(store.index)} inputs in {out_dir}",
+        f"summary: {counts.get('ok', 0)} extracted, {len(failures)} failed, {len(skipped)} skipped "
+        f"({len(lost)} of them audio that could not be read), {len(store.index)} inputs in {out_dir}",
         err=True,
     )
     if bad and not allow_failures:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosep_kit._versions import package_versions
-from audiosep_kit.audio import RESAMPLER, prepare_waveform, read_audio
+from audiosep_kit.audio import RESAMPLER, prepare_batch, prepare_waveform, read_audio
 from audiosep_kit.errors import AudioDecodeError, BackendUnavailableError, ConfigError
 from audiosep_kit.model import HOP, LAYERS, MIN_SAMPLES, SAMPLE_RATE, EncoderConfig, LoadedWeights, load_weights
 from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes, run_tiled
@@ -147,15 +147,24 @@ class FeatureExtractor:
     def fixed_width(self) -> bool:
         return self.config.output_dim is not None and self.config.pooling != "frames"
 
-    def embed(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-        """Features of one waveform (1-D -> (D,)) or a batch of equal-length ones (2-D -> (B, D))."""
-        array = np.asarray(waveform)
-        if array.ndim == 1:
-            return self.embed_waves([prepare_waveform(array, sample_rate)[0]])[0]
-        if array.ndim != 2:
-            raise AudioDecodeError(f"expected a 1-D waveform or a 2-D (batch, samples) array; got shape {array.shape}.")
-        waves = [prepare_waveform(row, sample_rate, source=f"<row {i}>")[0] for i, row in enumerate(array)]
-        return np.stack(self.embed_waves(waves))
+    def embed(self, waveform: np.ndarray | Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Features of one waveform (1-D -> (D,)) or a batch of equal-length ones (2-D -> (B, D)).
+
+        ``sample_rate`` is the input's rate in Hz, required: a default would silently call 16 kHz audio
+        32 kHz. A (frames, channels) array, as soundfile.read returns, is refused with the fix (it would run
+        as thousands of few-sample clips), and so are rows of different lengths (use ``embed_waves``). An
+        empty (0, L) batch gives (0, D) (for 'none'/'frames' pooling, (0, *row shape) of length L).
+        """
+        waves, single = prepare_batch(waveform, sample_rate)
+        if single:
+            return self.embed_waves(waves)[0]
+        if waves:
+            return np.stack(self.embed_waves(waves))
+        width = self.config.output_dim
+        if self.fixed_width and width is not None:
+            return np.empty((0, width), np.float32)
+        probe = prepare_waveform(np.zeros(np.shape(waveform)[1], np.float32), sample_rate, source="<batch>")[0]
+        return np.empty((0, *self.embed_waves([probe])[0].shape), np.float32)
 
     def embed_waves(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Features of model-ready 32 kHz waveforms (any lengths >= 1025), in input order."""
@@ -201,14 +210,18 @@ class FeatureExtractor:
         return self._map_backend
 
     def embed_files(self, paths: Iterable[str | Path]) -> np.ndarray | list[np.ndarray]:
-        """Features of audio files: (N, D) for fixed-width pooling, else a list of per-file arrays.
+        """Features of audio files: (N, D) for fixed-width pooling (also for no files: (0, D)), else a
+        list of per-file arrays.
 
         A file that cannot be used raises AudioDecodeError naming it; for per-file error records
         and resumable output use ``audiosep-extract`` (runtime.store).
         """
         waves = [read_audio(p).waveform for p in paths]
         rows = self.embed_waves(waves)
-        return np.stack(rows) if (self.fixed_width and rows) else rows
+        width = self.config.output_dim
+        if not self.fixed_width or width is None:
+            return rows
+        return np.stack(rows) if rows else np.empty((0, width), np.float32)
 
     def describe(self) -> dict:
         """Weights identity, encoder options, backend and what executed, versions, date."""

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import soxr
 
+from audiosep_kit.audio import _io as audio_io
 from audiosep_kit.audio._io import load_audio, prepare_waveform, read_audio, resample, to_mono
 from audiosep_kit.errors import AudioDecodeError, AudioSepKitError
 from audiosep_kit.model._config import MIN_SAMPLES, SAMPLE_RATE
@@ -166,6 +167,16 @@ def test_segment_outside_the_file(tmp_path):
         read_audio(path, start_s=2.0)
 
 
+@pytest.mark.parametrize(("start_s", "end_s"), [(None, -0.25), (0.5, 0.25), (0.5, 0.5), (-0.1, None)])
+def test_negative_reversed_or_empty_segment(start_s, end_s, tmp_path):
+    """A segment with no frame in the file is refused: end_s=-0.25 used to be read as a slice from the end
+    (the first 0.75 s, silently)."""
+    path = tmp_path / "short_clip.wav"
+    sf.write(path, _tone(1.0, 16000), 16000)
+    with pytest.raises(AudioDecodeError, match=re.escape(f"{path}: segment {start_s}-{end_s} s lies outside the file")):
+        read_audio(path, start_s=start_s, end_s=end_s)
+
+
 @pytest.mark.parametrize("rate", [0, -16000, 16000.0, True, None], ids=["zero", "negative", "float", "bool", "none"])
 def test_in_memory_bad_sample_rate(rate):
     """sample_rate must be a positive int (0, negative, float, bool and None are refused)."""
@@ -282,3 +293,96 @@ def test_segment_is_cut_before_resampling(tmp_path):
     clip = read_audio(path, start_s=0.5, end_s=1.25)
     assert clip.original_frames == 12000
     assert np.array_equal(clip.waveform, resample(wave[8000:20000], 16000))
+
+
+# --- blocked decoding: bounded memory, the same bits --------------------------------------------------
+
+
+def _full_read_reference(path: Path, start: int | None = None, stop: int | None = None) -> np.ndarray:
+    """What read_audio computed before blocked decoding: the whole (frames, channels) read, then to_mono."""
+    frames, rate = sf.read(str(path), start=start or 0, stop=stop, dtype="float32", always_2d=True)
+    return resample(to_mono(frames), rate)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_blocked_decode_is_bit_identical_to_a_full_read(subtype, tmp_path, monkeypatch):
+    """A stereo 44.1 kHz file decoded in 4096-frame blocks (uneven: the file is 10.3 blocks long) equals
+    the full read + to_mono + soxr, bit for bit, whole and as a segment that starts and ends mid-block."""
+    monkeypatch.setattr(audio_io, "BLOCK_FRAMES", 4096)
+    frames = _tone(42_000 / 44_100, 44_100, channels=2, seed=3)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, frames, 44_100, subtype=subtype)
+    clip = read_audio(path)
+    assert clip.channels == 2 and clip.original_frames == 42_000
+    assert np.array_equal(clip.waveform, _full_read_reference(path))
+    part = read_audio(path, start_s=5000 / 44_100, end_s=30_001 / 44_100)
+    assert part.original_frames == 25_001
+    assert np.array_equal(part.waveform, _full_read_reference(path, 5000, 30_001))
+
+
+def test_blocked_decode_of_ogg_is_bit_identical(tmp_path, monkeypatch):
+    """A compressed stream (Ogg Vorbis, stereo) decodes to the same bits in small blocks as in one read."""
+    monkeypatch.setattr(audio_io, "BLOCK_FRAMES", 1000)
+    path = tmp_path / "stereo.ogg"
+    sf.write(path, _tone(0.7, 48_000, channels=2), 48_000, format="OGG", subtype="VORBIS")
+    assert np.array_equal(read_audio(path).waveform, _full_read_reference(path))
+
+
+def test_non_finite_count_spans_blocks(tmp_path, monkeypatch):
+    """NaN/Inf in several blocks are counted in total, and the first one is located, naming the file."""
+    monkeypatch.setattr(audio_io, "BLOCK_FRAMES", 1000)
+    wave = _tone(0.5, 16000)
+    wave[[1500, 2500, 7999]] = [np.nan, np.inf, -np.inf]
+    path = tmp_path / "nan_in_blocks.wav"
+    sf.write(path, wave, 16000, subtype="FLOAT")
+    message = (
+        re.escape(str(path)) + r": the audio holds 3 NaN or infinite sample\(s\) \(the first at 0\.094 s, sample 1500\)"
+    )
+    with pytest.raises(AudioDecodeError, match=message):
+        read_audio(path)
+
+
+def test_nan_in_one_channel_is_found(tmp_path):
+    """A NaN in one channel of a stereo file makes its frame's mean NaN: refused."""
+    frames = _tone(0.2, 16000, channels=2)
+    frames[100, 1] = np.nan
+    path = tmp_path / "nan_right.wav"
+    sf.write(path, frames, 16000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=re.escape(str(path)) + r": the audio holds 1 NaN"):
+        read_audio(path)
+
+
+def test_resampling_overflow_is_refused(tmp_path):
+    """Finite float samples near float32's limit can ring past it when resampled: refused with the cause,
+    for files and arrays alike (never an Inf handed to the model)."""
+    wave = np.full(4000, 3e38, np.float32)
+    wave[::2] *= -1
+    with pytest.raises(AudioDecodeError, match=r"clip-7: resampling to 32000 Hz overflowed float32.*\[-1, 1\]"):
+        prepare_waveform(wave, 16000, source="clip-7")
+    path = tmp_path / "loud.wav"
+    sf.write(path, wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=re.escape(str(path)) + r": resampling to 32000 Hz overflowed"):
+        read_audio(path)
+
+
+def test_float64_beyond_float32_is_refused():
+    """A finite float64 sample beyond float32's range would reach the model as Inf: refused."""
+    wave = np.zeros(2000, np.float64)
+    wave[3] = 1e300
+    with pytest.raises(AudioDecodeError, match=r"clip-7: the audio holds 1 NaN or infinite sample\(s\) .*sample 3\)"):
+        prepare_waveform(wave, 16000, source="clip-7")
+
+
+def test_in_memory_max_seconds():
+    """prepare_waveform bounds its output like read_audio: 100 samples at 1 Hz would be 3.2 M samples."""
+    with pytest.raises(AudioDecodeError, match=r"clip-7: 100 s of audio exceeds the 60 s limit"):
+        prepare_waveform(np.zeros(100, np.float32), 1, source="clip-7", max_seconds=60)
+    assert prepare_waveform(np.zeros(60, np.float32), 1, max_seconds=60)[0].shape == (60 * SAMPLE_RATE,)
+
+
+def test_in_memory_frames_channels_hint():
+    """A (frames, channels) array gets the fix, not just the shape."""
+    with pytest.raises(
+        AudioDecodeError, match=r"got shape \(32000, 2\); it looks like \(frames, channels\): pass `x\.mean\(axis=1\)`"
+    ):
+        prepare_waveform(np.zeros((32000, 2), np.float32), SAMPLE_RATE)

@@ -50,7 +50,9 @@ def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
     )
     assert result.exit_code == EXIT_FAILED_INPUTS, result.output
     assert "RANDOM" in result.output and "failed:" in result.output and "broken.flac" in result.output
-    assert "summary: 3 extracted, 1 failed, 0 skipped, 4 inputs" in result.output
+    assert (
+        "summary: 3 extracted, 1 failed, 0 skipped (0 of them audio that could not be read), 4 inputs" in result.output
+    )
     store = FeatureStore.open(tmp_path / "s")
     assert sorted(store.index["path"]) == sorted([str(p.resolve()) for p in clips] + [str(broken)])
     assert store.manifest["counts"] == {"ok": 3, "error": 1}
@@ -202,3 +204,25 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
     np.testing.assert_array_equal(np.array(resumed.features)[done.to_numpy()], kept)
     np.testing.assert_array_equal(resumed.features, clean.features)
     assert json.loads((tmp_path / "killed" / "manifest.json").read_text())["complete"] is True
+
+
+def test_a_folder_walk_lists_what_it_did_not_take_and_exits_3(tmp_path):
+    """A dangling link, a symlink loop and an undecodable ending are lost inputs (exit 3, skipped.csv);
+    a README is listed but changes nothing."""
+    folder = tmp_path / "audio"
+    _write_clips(folder, 2, seconds=0.2)
+    (folder / "gone.wav").symlink_to(folder / "missing.wav")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    (folder / "README.txt").write_text("labels are elsewhere")
+    out = tmp_path / "s"
+    result = CliRunner().invoke(main, [str(folder), "--out", str(out), "--checkpoint", "random:0"])
+    assert result.exit_code == EXIT_FAILED_INPUTS, result.output
+    skipped = FeatureStore.open(out).skipped()
+    reasons = dict(zip(skipped["path"].map(lambda p: p.rsplit("/", 1)[-1]), skipped["reason"], strict=True))
+    assert reasons["gone.wav"].startswith("dangling symlink") and reasons["loop.wav"] == "symlink loop"
+    assert reasons["README.txt"] == "unknown extension .txt"
+    assert "2 extracted, 0 failed, 3 skipped (2 of them audio that could not be read)" in result.output
+    (folder / "gone.wav").unlink()
+    (folder / "loop.wav").unlink()
+    result = CliRunner().invoke(main, [str(folder), "--out", str(tmp_path / "s2"), "--checkpoint", "random:0"])
+    assert result.exit_code == 0, result.output  # only the README is left: listed, not a failure

@@ -82,14 +82,14 @@ def _with_batch_size(extractor: FeatureExtractor, batch_size: int) -> FeatureExt
 
 def test_embed_one_waveform(golden_extractor, golden_inputs, golden_outputs):
     """embed(1-D) -> (384,) float32, and it is the golden ``a__none__mean`` (allclose 1e-4/1e-5)."""
-    out = golden_extractor.embed(golden_inputs["a"])
+    out = golden_extractor.embed(golden_inputs["a"], SAMPLE_RATE)
     assert out.shape == (384,) and out.dtype == np.float32
     np.testing.assert_allclose(out, golden_outputs["a__none__mean"][0], rtol=1e-4, atol=1e-5)
 
 
 def test_embed_a_batch(golden_extractor, golden_inputs, golden_outputs):
     """embed(2-D) -> (B, 384); rows equal the golden ``batch2__none__mean``."""
-    out = golden_extractor.embed(golden_inputs["batch2"])
+    out = golden_extractor.embed(golden_inputs["batch2"], SAMPLE_RATE)
     assert out.shape == (2, 384) and out.dtype == np.float32
     np.testing.assert_allclose(out, golden_outputs["batch2__none__mean"], rtol=1e-4, atol=1e-5)
 
@@ -98,7 +98,7 @@ def test_embed_rejects_other_ranks(extractor):
     """A 3-D array is refused with the accepted shapes."""
     message = "expected a 1-D waveform or a 2-D (batch, samples) array; got shape (1, 1, 2000)"
     with pytest.raises(AudioDecodeError, match=re.escape(message)):
-        extractor.embed(np.zeros((1, 1, 2000), dtype=np.float32))
+        extractor.embed(np.zeros((1, 1, 2000), dtype=np.float32), SAMPLE_RATE)
 
 
 def test_embed_names_the_bad_row(extractor):
@@ -106,7 +106,7 @@ def test_embed_names_the_bad_row(extractor):
     batch = np.zeros((3, 2000), dtype=np.float32)
     batch[2, 7] = np.nan
     with pytest.raises(AudioDecodeError, match=r"<row 2>: the audio holds 1 NaN"):
-        extractor.embed(batch)
+        extractor.embed(batch, SAMPLE_RATE)
 
 
 def _assert_rows_equal(rows, solo, kind: str, batch_size: int) -> None:
@@ -149,8 +149,8 @@ def test_no_pad_variant_refuses_clips_its_pools_cannot_take():
     error (not a torch size error) says how many samples the tap needs and what to do instead."""
     nopad = FeatureExtractor.from_checkpoint("random:0", pad_to_32=False)
     with pytest.raises(AudioDecodeError, match=r"needs >= 9920 .*Use pad_to_32=True"):
-        nopad.embed(np.zeros(5000, dtype=np.float32) + 0.01)
-    assert nopad.embed(np.full(9920, 0.01, dtype=np.float32)).shape == (384,)
+        nopad.embed(np.zeros(5000, dtype=np.float32) + 0.01, SAMPLE_RATE)
+    assert nopad.embed(np.full(9920, 0.01, dtype=np.float32), SAMPLE_RATE).shape == (384,)
 
 
 def test_embed_files_names_a_bad_file(extractor, tmp_path):
@@ -167,7 +167,7 @@ def test_embed_at_16k_equals_soxr_resampled_32k(extractor, clips):
     """embed(x, 16000) is np.array_equal to embed(soxr HQ resample of x to 32 kHz)."""
     wave16 = clips["short"][6]
     wave32 = soxr.resample(wave16, 16000, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    assert np.array_equal(extractor.embed(wave16, 16000), extractor.embed(wave32))
+    assert np.array_equal(extractor.embed(wave16, 16000), extractor.embed(wave32, SAMPLE_RATE))
 
 
 def test_short_clip_is_padded_not_refused(extractor):
@@ -215,7 +215,7 @@ def test_query_mode_from_a_condition_file(golden_dir, golden_inputs, golden_outp
         golden_dir / "checkpoint.ckpt", film="query", condition=golden_dir / "condition.npy"
     )
     np.testing.assert_allclose(
-        extractor.embed(golden_inputs["a"]), golden_outputs["a__query__mean"][0], rtol=1e-4, atol=1e-5
+        extractor.embed(golden_inputs["a"], SAMPLE_RATE), golden_outputs["a__query__mean"][0], rtol=1e-4, atol=1e-5
     )
     assert len(extractor.describe()["encoder"]["condition_sha256"]) == 64
 
@@ -268,3 +268,50 @@ def test_bad_encoder_option_fails_before_loading_weights(tmp_path):
     """Options are validated first: a bad pooling name is reported even when the checkpoint is missing."""
     with pytest.raises(ConfigError, match=r"`pooling` must be one of .*got 'avg'"):
         FeatureExtractor.from_checkpoint(tmp_path / "missing.ckpt", pooling="avg")
+
+
+# --- API traps: refused or answered with the right shape, never a silent misuse ---------------------------
+
+
+def test_embed_requires_the_sample_rate(extractor):
+    """No default rate: a 16 kHz clip can no longer be embedded as if it were 32 kHz."""
+    with pytest.raises(TypeError, match=r"embed\(\) missing 1 required positional argument: 'sample_rate'"):
+        extractor.embed(np.zeros(4000, np.float32))  # type: ignore[call-arg]
+    wave = np.full(4000, 0.1, np.float32)
+    assert np.array_equal(extractor.embed(wave, sample_rate=SAMPLE_RATE), extractor.embed(wave, SAMPLE_RATE))
+
+
+def test_embed_refuses_frames_channels(extractor):
+    """soundfile.read's (32000, 2) stereo clip would run as 32000 2-sample clips: refused, with the fix."""
+    stereo = np.zeros((32000, 2), np.float32)
+    with pytest.raises(
+        AudioDecodeError, match=re.escape("pass `x.T` or `x.mean(axis=1)`; `embed` takes (batch, samples)")
+    ):
+        extractor.embed(stereo, SAMPLE_RATE)
+    assert extractor.embed(stereo.T, SAMPLE_RATE).shape == (2, 384)
+    assert extractor.embed(stereo.mean(axis=1), SAMPLE_RATE).shape == (384,)
+
+
+def test_embed_refuses_ragged_rows(extractor):
+    """A list of waveforms of different lengths: a clear AudioDecodeError naming the alternatives."""
+    waves = [np.zeros(4000, np.float32), np.zeros(5000, np.float32)]
+    with pytest.raises(
+        AudioDecodeError, match=r"got 2 rows of lengths 4000, 5000\. Embed them one by one.*embed_waves"
+    ):
+        extractor.embed(waves, SAMPLE_RATE)
+
+
+def test_empty_inputs_keep_the_feature_shape(extractor, tmp_path):
+    """An empty (0, L) batch gives (0, 384), and embed_files([]) a (0, 384) array, not a list."""
+    empty = extractor.embed(np.zeros((0, 4000), np.float32), 16000)
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+    files = extractor.embed_files([])
+    assert isinstance(files, np.ndarray) and files.shape == (0, 384) and files.dtype == np.float32
+
+
+def test_empty_batch_under_frames_pooling_has_the_row_shape():
+    """pooling='frames': an empty batch of length-L rows is (0, T', 384), T' as a real row of L would give."""
+    frames = FeatureExtractor.from_checkpoint("random:0", pooling="frames")
+    row = frames.embed(np.zeros(40000, np.float32), SAMPLE_RATE)
+    assert frames.embed(np.zeros((0, 40000), np.float32), SAMPLE_RATE).shape == (0, *row.shape)
+    assert frames.embed_files([]) == []
