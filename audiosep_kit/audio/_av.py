@@ -7,8 +7,9 @@ Encoder priming and padding. An AAC encoder emits ~1024 (FFmpeg) to 2112 (Apple)
 before the signal and pads the end to a whole 1024-sample frame. In an MP4 the edit list says how many:
 FFmpeg's demuxer drops the priming itself, and this decoder cuts the tail at the track's declared duration,
 so an .m4a decodes to exactly the samples that were encoded, aligned. A raw ADTS stream records neither, so
-its priming and padding are kept (the clip starts ~21-48 ms late and ends up to one frame long); we do not
-guess an encoder's delay.
+its priming and padding are kept (the clip starts ~21-48 ms late and ends up to one frame long); so are they
+in an MP4 without an edit list (older iTunes files keep gapless data only in an iTunSMPB tag, which FFmpeg
+does not apply). We do not guess an encoder's delay.
 """
 
 from __future__ import annotations
