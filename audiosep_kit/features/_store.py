@@ -42,9 +42,9 @@ import pandas as pd
 from audiosep_kit._identity import file_sha256, file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
-from audiosep_kit.errors import AudioDecodeError, AudioSepKitError, ConfigError, StoreError
+from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
 from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
-from audiosep_kit.runtime import min_samples
+from audiosep_kit.runtime import check_clip_length
 
 FORMAT_VERSION = 2
 _MANIFEST, _SOURCES, _FEATURES, _JOURNAL = "manifest.json", "sources.csv", "features.npy", "journal.jsonl"
@@ -216,23 +216,15 @@ def _changed_rows(index: pd.DataFrame, verify_content: bool) -> list[int]:
     return changed
 
 
-def _decode(
-    source: AudioSegment, max_seconds: float, shortest: int, hashes: dict
-) -> tuple[AudioClip | Exception, dict]:
+def _decode(source: AudioSegment, max_seconds: float, config, hashes: dict) -> tuple[AudioClip | Exception, dict]:
     identity = _fingerprint(source.path, hashes)
     try:
         clip = read_audio(source.path, start_s=source.start_s, end_s=source.end_s, max_seconds=max_seconds)
-    except AudioSepKitError as exc:
-        return exc, identity
-    except MemoryError as exc:
+        check_clip_length(config, clip.waveform.shape[0], source.key)  # named here, before batching
+    except (AudioSepKitError, MemoryError) as exc:
         return exc, identity
     except Exception as exc:  # an unexpected decoder failure must not kill a long job: record it
         return RuntimeError(f"{source.path}: {type(exc).__name__}: {exc}"), identity
-    if clip.waveform.shape[0] < shortest:
-        return AudioDecodeError(
-            f"{source.key}: {clip.waveform.shape[0]} samples at 32 kHz, but this layer without pad_to_32 needs "
-            f">= {shortest} (its pools would leave no time step). Use --pad-to-32 or a deeper clip."
-        ), identity
     return clip, identity
 
 
@@ -388,7 +380,6 @@ def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, 
     from tqdm.auto import tqdm
 
     drop_torn_tail(root / _JOURNAL)
-    shortest = min_samples(extractor.config)
     hashes: dict = {}
     bar = tqdm(total=len(rows), unit="file", disable=(None if progress is None else not progress))
     writer = MatrixWriter(root / _FEATURES)
@@ -397,7 +388,7 @@ def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, 
             chunks = list(_chunks(rows, chunk_size))
 
             def submit(chunk: list[int]) -> list:
-                return [pool.submit(_decode, sources[r], max_seconds, shortest, hashes) for r in chunk]
+                return [pool.submit(_decode, sources[r], max_seconds, extractor.config, hashes) for r in chunk]
 
             upcoming = submit(chunks[0]) if chunks else []
             for k, chunk in enumerate(chunks):

@@ -8,6 +8,7 @@ Data flows audio -> runtime -> features: :class:`FeatureExtractor` takes wavefor
 from audiosep_kit.runtime._extractor import (
     SHORT_CLIP_SAMPLES,
     FeatureExtractor,
+    check_clip_length,
     min_samples,
     read_condition,
     run_grouped,
@@ -32,6 +33,7 @@ __all__ = [
     "SHORT_CLIP_SAMPLES",
     "Tiling",
     "backend_names",
+    "check_clip_length",
     "backend_options",
     "backend_variants",
     "backends_taking",

@@ -41,6 +41,17 @@ def min_samples(config: EncoderConfig) -> int:
     return max(MIN_SAMPLES, (2**halvings - 1) * HOP)
 
 
+def check_clip_length(config: EncoderConfig, num_samples: int, source: str) -> None:
+    """Refuse a 32 kHz clip too short for the configured tap, naming ``source`` (a clip or a file)."""
+    shortest = min_samples(config)
+    if num_samples < shortest:
+        raise AudioDecodeError(
+            f"{source} has {num_samples} samples at 32 kHz; layer={config.layer!r} with pad_to_32=False needs "
+            f">= {shortest} (its pools would leave no time step). Use pad_to_32=True (--pad-to-32), which "
+            "handles any clip of >= 1025 samples."
+        )
+
+
 def read_condition(condition: np.ndarray | str | Path | None) -> np.ndarray | None:
     """A FiLM condition given as an array or a ``.npy`` path (e.g. a saved CLAP text embedding)."""
     if condition is None or isinstance(condition, np.ndarray):
@@ -168,14 +179,8 @@ class FeatureExtractor:
 
     def embed_waves(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Features of model-ready 32 kHz waveforms (any lengths >= 1025), in input order."""
-        shortest = min_samples(self.config)
         for i, wave in enumerate(waves):
-            if wave.shape[0] < shortest:
-                raise AudioDecodeError(
-                    f"clip {i} has {wave.shape[0]} samples at 32 kHz; layer={self.config.layer!r} with "
-                    f"pad_to_32=False needs >= {shortest} (its pools would leave no time step). "
-                    "Use pad_to_32=True, which handles any clip of >= 1025 samples."
-                )
+            check_clip_length(self.config, wave.shape[0], f"clip {i}")
         out: list[np.ndarray | None] = [None] * len(waves)
         whole = [i for i, wave in enumerate(waves) if not self.tiling.needs_tiling(wave.shape[0])]
         rows = run_grouped(self.backend, [waves[i] for i in whole], self.batch_size, self.tiling.window_samples)
@@ -191,8 +196,7 @@ class FeatureExtractor:
         if not self.tiling.needs_tiling(wave.shape[0]):
             return self.embed_waves([wave])[0]
         backend = self._tiling_backend(wave.shape[0])
-        run_map = backend.run
-        return run_tiled(run_map, wave, self.tiling, self.config.layer, self.config.pooling)
+        return run_tiled(backend.run, wave, self.tiling, self.config.layer, self.config.pooling)
 
     def _tiling_backend(self, num_samples: int) -> Backend:
         if self._map_backend is None:

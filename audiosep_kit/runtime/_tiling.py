@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.model import HOP, LAYERS
+from audiosep_kit.model import HOP, LAYERS, SAMPLE_RATE
 
 #: Frames of real audio a window carries beyond its core on each side (>= 190 + 4 + pool alignment).
 MARGIN_FRAMES = 256
@@ -43,6 +43,8 @@ MARGIN_FRAMES = 256
 CORE_FRAMES = 1024
 #: The time pools' grid: windows start on multiples of it.
 GRID_FRAMES = 32
+#: STFT frames per second of 32 kHz audio (hop 320).
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP
 #: Measured activation memory per second of audio in one backend call (eager, fp32, CPU).
 BYTES_PER_SECOND = 71 * 2**20
 #: Measured resident memory of a loaded extractor before any call (torch, weights).
@@ -79,10 +81,10 @@ class Tiling:
     @classmethod
     def from_seconds(cls, window_seconds: float) -> Tiling:
         """The tiling whose windows hold at most ``window_seconds`` of audio (margins included)."""
-        frames = int(window_seconds * 100)  # 100 STFT frames per second at hop 320, 32 kHz
+        frames = int(window_seconds * FRAMES_PER_SECOND)
         core = (frames - 2 * MARGIN_FRAMES) // GRID_FRAMES * GRID_FRAMES
         if core < GRID_FRAMES:
-            shortest = (2 * MARGIN_FRAMES + GRID_FRAMES) / 100
+            shortest = (2 * MARGIN_FRAMES + GRID_FRAMES) / FRAMES_PER_SECOND
             raise ConfigError(
                 f"window_seconds={window_seconds} leaves no room beside the two {MARGIN_FRAMES}-frame margins "
                 f"of exact tiling; use at least {shortest:.2f} s."
@@ -96,7 +98,7 @@ class Tiling:
 
     @property
     def window_seconds(self) -> float:
-        return self.window_samples / (HOP * 100)
+        return self.window_samples / SAMPLE_RATE
 
     def needs_tiling(self, num_samples: int) -> bool:
         return num_samples > self.window_samples
@@ -136,7 +138,7 @@ def estimate_peak_bytes(window_seconds: float, longest_seconds: float, original_
     holds the mono waveform at its own rate and at 32 kHz (float32).
     """
     call = min(window_seconds, longest_seconds) * BYTES_PER_SECOND
-    decode = longest_seconds * 4 * (original_rate + HOP * 100)
+    decode = longest_seconds * 4 * (original_rate + SAMPLE_RATE)
     return int(BASE_BYTES + call + decode)
 
 
