@@ -4,8 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # ONNX Runtime build: onnxruntime-gpu also runs on CPU (and proves the CUDA provider check);
-# set ORT=cpu for the smaller CPU-only wheel.
-ORT    ?= gpu
+# set ORT=cpu for the smaller CPU-only wheel. macOS has no onnxruntime-gpu wheels, so there cpu is the default.
+ORT    ?= $(if $(filter Darwin,$(shell uname -s)),cpu,gpu)
 STAMP  := $(VENV)/.installed-$(ORT)
 PYTEST_ARGS ?=
 

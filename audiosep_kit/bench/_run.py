@@ -64,7 +64,7 @@ class BackendSpec:
 
     @classmethod
     def parse(cls, text: str) -> BackendSpec:
-        """``name[:precision]``; without a precision, the backend's default (fast: bf16, others fp32)."""
+        """``name[:precision]``; without a precision, the backend's default (fp32 for every backend)."""
         name, _, precision = text.strip().partition(":")
         return cls(name, precision or default_precision(name))
 
@@ -82,20 +82,26 @@ class BackendSpec:
         return {"precision": self.precision} if len(offered) > 1 else {}
 
 
-def _prepare_artifact(spec: BackendSpec, weights, config, device: str) -> tuple[dict, float | None]:
+def _prepare_artifact(
+    spec: BackendSpec, weights, config, device: str, cache_dir: str | Path | None = None
+) -> tuple[dict, float | None]:
     """Export (or find in the shared cache) the onnx/aoti artifact, so export time is reported alone."""
     if spec.name not in ("onnx", "aoti"):
         return {}, None
-    artifact = cached_artifact(spec.name, weights, config, device=device, precision=spec.precision)
+    artifact = cached_artifact(spec.name, weights, config, device=device, precision=spec.precision, cache_dir=cache_dir)
     return {"model_path": artifact.path}, (artifact.export_s or 0.0)
 
 
-def build_backends(specs: Sequence[BackendSpec], weights, config, device: str) -> tuple[dict, dict]:
-    """Build every backend once: {label: (backend, cold timings)}, {label: reason it was skipped}."""
+def build_backends(
+    specs: Sequence[BackendSpec], weights, config, device: str, cache_dir: str | Path | None = None
+) -> tuple[dict, dict]:
+    """Build every backend once: {label: (backend, cold timings)}, {label: reason it was skipped}.
+
+    onnx and aoti artifacts are exported into (or found in) the cache root ``cache_dir``."""
     built, skipped = {}, {}
     for spec in specs:
         try:
-            options, export_s = _prepare_artifact(spec, weights, config, device)
+            options, export_s = _prepare_artifact(spec, weights, config, device, cache_dir)
             start = time.perf_counter()
             backend = make_backend(spec.name, weights, config, device, **options, **spec.options())
             built[spec.label] = (backend, {"export_s": export_s, "build_s": time.perf_counter() - start})
@@ -136,6 +142,7 @@ def run_bench(
     clips_dir: str | Path | None = None,
     quality_clips: int = 8,
     peaks: dict[str, Peak] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Rows (one per backend x batch x duration) and the backends skipped with their reason.
 
@@ -144,7 +151,7 @@ def run_bench(
     """
     specs = [BackendSpec("eager", "fp32")] + [s for s in specs if s != BackendSpec("eager", "fp32")]
     torch_device(device)  # cuda without CUDA: nothing, not even the reference, could run; say so first
-    built, skipped = build_backends(specs, weights, config, device)
+    built, skipped = build_backends(specs, weights, config, device, cache_dir)
     if "eager:fp32" not in built:
         raise BackendUnavailableError(
             f"the eager fp32 reference every row is compared with cannot run on {device!r}: {skipped['eager:fp32']}"

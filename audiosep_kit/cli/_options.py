@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 
 from audiosep_kit._devices import parse_device
+from audiosep_kit._paths import CACHE_ENV
 from audiosep_kit.errors import AudioSepKitError
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
-from audiosep_kit.runtime import backend_names, backends_taking
+from audiosep_kit.runtime import backend_names, backend_variants, backends_taking, default_precision
 
 
 def checkpoint_option(fn: Callable) -> Callable:
@@ -72,15 +74,69 @@ def require_checkpoint(explicit: str | None) -> str:
     return found
 
 
+#: Python spellings in library error messages -> what a CLI user types instead. A value group, when
+#: present, is the option's argument (``precision='fp32'`` -> ``--precision fp32``); True and False pick
+#: the flag's two forms.
+_CLI_NAMES = {
+    "allow_missing": "--allow-missing",
+    "data_root": "--data-root",
+    "task_root": "--task-root",
+    "trust_pickle": "--trust-checkpoint",
+    "pad_to_32": "--pad-to-32",
+    "precision": "--precision",
+    "backend": "--backend",
+    "device": "--device",
+    "layer": "--layer",
+    "pooling": "--pooling",
+    "film": "--film",
+    "condition": "--condition",
+    "model_path": "--model-path",
+    "window_seconds": "--window-seconds",
+    "batch_size": "--batch-size",
+    "chunk_size": "--chunk-size",
+    "workers": "--workers",
+    "cache_dir": "--cache-dir",
+    "stft": None,  # a Python-only option: left as written
+}
+_PY_ARG = re.compile(r"\b(?P<name>[a-z][a-z0-9_]*)=(?P<value>True|False|'[^']*'|\"[^\"]*\"|(?=[\s,;)]))")
+_TICKED = re.compile(r"`(?P<name>[a-z][a-z0-9_]*)(?P<rest>[` ])")
+_DUPLICATE = re.compile(r"(?P<opt>--[a-z0-9-]+(?: [^\s,;()]+)?) \((?:CLI |the CLI's )?(?P=opt)\)")
+
+
+def cli_spelling(message: str) -> str:
+    """``message`` with the Python keyword spellings of options replaced by their CLI flags.
+
+    The library's errors name its keyword arguments (``allow_missing=True``, ``data_root=``); a CLI user
+    needs ``--allow-missing`` and ``--data-root``. Unknown names are left as they are.
+    """
+
+    def flag(match: re.Match) -> str:
+        name, value = match["name"], match["value"]
+        option = _CLI_NAMES.get(name)
+        if option is None:
+            return match[0]
+        if value == "True":
+            return option
+        if value == "False":
+            return "--no-" + option[2:]
+        return f"{option} {value.strip(chr(39) + chr(34))}" if value else option
+
+    def ticked(match: re.Match) -> str:
+        option = _CLI_NAMES.get(match["name"])
+        return f"`{option}{match['rest']}" if option else match[0]
+
+    return _DUPLICATE.sub(lambda m: m["opt"], _TICKED.sub(ticked, _PY_ARG.sub(flag, message)))
+
+
 def report_errors(fn: Callable) -> Callable:
-    """Turn the toolkit's deliberate errors into one clear line and exit status 2, not a traceback."""
+    """Turn the toolkit's deliberate errors into one clear line (CLI-spelled) and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except AudioSepKitError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {cli_spelling(str(exc))}", err=True)
             sys.exit(2)
 
     return wrapper
@@ -133,15 +189,135 @@ def device_option(help: str = "cpu, cuda or cuda:N; an unavailable device is an 
     return click.option("--device", type=DeviceType(), default="cpu", show_default=True, help=help)
 
 
+def _variants_text() -> str:
+    """'eager, compile, onnx (fp32|fp16), aoti, fast (fp32|bf16)': every backend and the precisions it offers."""
+    offered: dict[str, list[str]] = {}
+    for name, precision in backend_variants():
+        offered.setdefault(name, []).append(precision)
+    return ", ".join(name if len(p) == 1 else f"{name} ({'|'.join(p)})" for name, p in offered.items())
+
+
+#: What each backend is, for --help (one text shared by --backend and --backends).
+_BACKENDS_HELP = (
+    "eager: PyTorch reference; compile: torch.compile; onnx: ONNX Runtime (CPU or CUDA EP); aoti: AOTInductor "
+    "package; fast: fused oneDNN CPU encoder."
+)
+
+
+def precision_option(choices: Sequence[str], help: str) -> Callable:
+    """The one --precision option (fp32 by default): a reduced precision only runs when asked for."""
+    return click.option("--precision", type=click.Choice(list(choices)), default="fp32", show_default=True, help=help)
+
+
 def backend_option(fn: Callable) -> Callable:
-    """The one --backend option of the commands that extract features."""
+    """--backend NAME and --precision P: the engine of the commands that extract features.
+
+    The precision is explicit and fp32 by default for every backend, so a reduced one (fast bf16,
+    onnx fp16) is only ever run when asked for, and is recorded in every manifest and report.
+    """
+    fn = precision_option(
+        _offered_precisions(),
+        f"Numeric precision; each backend offers: {_variants_text()}. Reduced precision is judged by "
+        "cosine to eager fp32 (audiosep_kit.numerics) and recorded in manifests and reports.",
+    )(fn)
     return click.option(
         "--backend",
         type=click.Choice(backend_names()),
         default="eager",
         show_default=True,
-        help="Extraction backend (fast: the fused oneDNN CPU backend, bf16 where the CPU has it natively).",
+        help=f"Extraction backend. {_BACKENDS_HELP}",
     )(fn)
+
+
+def _offered_precisions() -> list[str]:
+    return list(dict.fromkeys(precision for _, precision in backend_variants()))
+
+
+class BackendList(click.ParamType):
+    """``name[:precision],...`` checked against the registry; items come back as ``name:precision``
+    (the precision defaulting to fp32, as for --precision)."""
+
+    name = "name[:precision],..."
+
+    def convert(self, value, param, ctx) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        offered = backend_variants()
+        out = []
+        for item in (part.strip() for part in str(value).split(",")):
+            if not item:
+                continue
+            name, _, precision = item.partition(":")
+            precision = precision or (default_precision(name) if name in backend_names() else "")
+            if (name, precision) not in offered:
+                self.fail(f"{item!r} is not a backend this build offers; choose from {_variants_text()}.", param, ctx)
+            out.append(f"{name}:{precision}")
+        if not out:
+            self.fail(f"expected at least one backend, e.g. eager,fast:bf16; got {value!r}.", param, ctx)
+        return tuple(dict.fromkeys(out))
+
+
+def backends_option(default: str | None, help: str) -> Callable:
+    """The one --backends option (a list) of the commands that compare backends (bench, parity)."""
+    return click.option(
+        "--backends",
+        type=BackendList(),
+        default=default,
+        show_default=default is not None,
+        help=f"{help} Comma-separated name[:precision] from: {_variants_text()} (no precision: fp32).",
+    )
+
+
+def output_option(*, required: bool, dir_okay: bool, help: str, json_alias: bool = False) -> Callable:
+    """The one output option: ``-o/--out/--output`` (all three spellings, so none is ever refused).
+
+    ``json_alias`` adds ``--json`` as a fourth spelling, for the commands whose output is a JSON report.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        names = ["-o", "--out", "--output"] + (["--json"] if json_alias else [])
+        return click.option(
+            *names,
+            "out",
+            required=required,
+            type=click.Path(dir_okay=dir_okay, file_okay=not dir_okay, path_type=Path),
+            default=None,
+            help=help,
+        )(fn)
+
+    return decorate
+
+
+def progress_option(fn: Callable) -> Callable:
+    """The one --progress/--no-progress option: step lines and bars on stderr (default: on a terminal)."""
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bars and step lines on stderr (default: only when stderr is a terminal).",
+    )(fn)
+
+
+def cache_option(fn: Callable) -> Callable:
+    """The one --cache-dir option: the root of everything that can be rebuilt (exports and feature stores)."""
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar=CACHE_ENV,
+        default=None,
+        help=f"Cache root: onnx/ and aoti/ exports, features/ stores (default: ${CACHE_ENV}, "
+        "else ~/.cache/audiosep-kit). Deleting it only costs time.",
+    )(fn)
+
+
+def artifact_options(backend: str, precision: str, model_path: Path | None, cache_dir: Path | None) -> dict:
+    """The backend options these CLI choices give: precision, and for the backends that load an
+    artifact, the --model-path or the cache root to export into."""
+    options: dict = {"precision": precision}
+    if model_path is not None:
+        options["model_path"] = model_path
+    elif cache_dir is not None and backend in backends_taking("cache_dir"):
+        options["cache_dir"] = cache_dir
+    return options
 
 
 def check_model_path(backend: str | None, model_path: Path | None) -> None:

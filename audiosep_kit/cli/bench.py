@@ -20,7 +20,17 @@ from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
-from audiosep_kit.cli._options import CommaList, device_option, encoder_options, report_errors
+from audiosep_kit.cli._options import (
+    BackendList,
+    CommaList,
+    backends_option,
+    cache_option,
+    device_option,
+    encoder_options,
+    output_option,
+    progress_option,
+    report_errors,
+)
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.runtime import FeatureExtractor, make_backend, read_condition
 
@@ -75,9 +85,10 @@ def _peaks(enabled: bool, size: int) -> dict:
     return {dtype: measure_peak(dtype, size=size) for dtype in ("fp32", "bf16")}
 
 
-def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batch: int) -> dict:
+def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batch: int, cache_dir) -> dict:
     spec = BackendSpec.parse(spec_text)
-    engine = make_backend(spec.name, weights, config, device, **spec.options())
+    options = {"cache_dir": cache_dir} if cache_dir is not None and spec.name in ("onnx", "aoti") else {}
+    engine = make_backend(spec.name, weights, config, device, **options, **spec.options())
     extractor = FeatureExtractor(engine, weights, config, batch_size=batch)
     with tempfile.TemporaryDirectory(prefix="audiosep-bench-") as tmp:
         return {
@@ -96,12 +107,7 @@ def _machine(peaks: dict) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--backends",
-    default=DEFAULT_BACKENDS,
-    show_default=True,
-    help="Comma list of name[:precision]: eager, compile, aoti, onnx[:fp16], fast[:bf16|fp32].",
-)
+@backends_option(DEFAULT_BACKENDS, "Backends measured side by side (eager fp32, the reference, always runs).")
 @click.option("--batch-sizes", type=CommaList(int, positive=True), default="1,8", show_default=True)
 @click.option(
     "--durations",
@@ -134,15 +140,17 @@ def _machine(peaks: dict) -> dict:
     default=None,
     help="Also time audiosep-extract's pipeline over this folder against the model alone.",
 )
-@click.option("--e2e-backend", default="fast:bf16", show_default=True)
-@click.option("--e2e-batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the rows (a JSON list) here.",
+    "--e2e-backend",
+    type=BackendList(),
+    default="fast:bf16",
+    show_default=True,
+    help="Backend (name[:precision]) of the --end-to-end run.",
 )
+@click.option("--e2e-batch-size", type=click.IntRange(1), default=8, show_default=True)
+@output_option(required=False, dir_okay=False, json_alias=True, help="Write the rows (a JSON list) here.")
+@cache_option
+@progress_option
 @report_errors
 def main(
     backends,
@@ -165,12 +173,14 @@ def main(
     e2e_dir,
     e2e_backend,
     e2e_batch_size,
-    json_path,
+    out,
+    cache_dir,
+    progress,
 ) -> None:
     """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
     if threads:
         torch.set_num_threads(threads)
-    specs = [BackendSpec.parse(s) for s in backends.split(",") if s.strip()]
+    specs = [BackendSpec.parse(label) for label in backends]
     sizes, lengths = list(batch_sizes), list(durations)
     config = EncoderConfig(
         film=film, condition=read_condition(condition), layer=layer, pooling=pooling, pad_to_32=pad_to_32
@@ -197,6 +207,7 @@ def main(
         clips_dir=clips,
         quality_clips=quality_clips,
         peaks=peaks,
+        cache_dir=cache_dir,
     )
     click.echo(
         f"inputs: {'real clips from ' + str(clips) if clips else 'deterministic noise + tones'}; "
@@ -206,19 +217,19 @@ def main(
     for label, reason in skipped.items():
         click.echo(f"skipped {label}: {reason}")
     machine = _machine(peaks)
-    out = [{"format_version": FORMAT_VERSION, "kind": "latency", **r, "machine": machine} for r in rows]
+    rows_out = [{"format_version": FORMAT_VERSION, "kind": "latency", **r, "machine": machine} for r in rows]
     if e2e_dir is not None:
-        e2e = _end_to_end(e2e_dir, e2e_backend, weights, config, device, e2e_batch_size)
+        e2e = _end_to_end(e2e_dir, e2e_backend[0], weights, config, device, e2e_batch_size, cache_dir)
         click.echo(
             f"end-to-end ({e2e['backend']}:{e2e['precision']}, {e2e['files']} files, {e2e['audio_seconds']:.1f} s "
             f"of audio): pipeline {e2e['end_to_end_audio_seconds_per_second']:.2f} audio s/s vs model only "
             f"{e2e['model_only_audio_seconds_per_second']:.2f} = {100 * e2e['end_to_end_fraction_of_model_only']:.1f} %"
         )
-        out.append({"format_version": FORMAT_VERSION, **e2e, "machine": machine})
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(json_path, json.dumps(out, indent=2, default=str))
-        click.echo(f"wrote {json_path}")
+        rows_out.append({"format_version": FORMAT_VERSION, **e2e, "machine": machine})
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, json.dumps(rows_out, indent=2, default=str))
+        click.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m audiosep_kit.cli.bench`

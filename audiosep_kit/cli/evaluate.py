@@ -16,17 +16,22 @@ from pathlib import Path
 
 import click
 
+from audiosep_kit._tables import format_table as format_rows
 from audiosep_kit.cli._options import (
     CommaList,
     backend_option,
+    cache_option,
     checkpoint_option,
     device_option,
     encoder_options,
     model_path_option,
+    output_option,
+    progress_option,
     report_errors,
     require_checkpoint,
 )
 from audiosep_kit.evaluate import (
+    HEADS,
     PROTOCOL_CHOICES,
     EvalOptions,
     ExtractionConfig,
@@ -35,15 +40,54 @@ from audiosep_kit.evaluate import (
     evaluate_precomputed,
     format_table,
 )
-from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV
+from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS
 
 __all__ = ["main", "run", "eval_options", "run_from_options"]
+
+
+def _task_names() -> str:
+    return ", ".join(TASKS)
+
+
+def _complete_task(ctx, param, incomplete: str) -> list[str]:
+    """Shell completion of --task: the registered names (csv:PATH and folder:DIR are typed out)."""
+    return [name for name in (*TASKS, "csv:", "folder:") if name.startswith(incomplete)]
+
+
+def list_tasks() -> str:
+    """The registered tasks as a table: name, protocol kind, classes, folder under --data-root, description."""
+    rows = [
+        [t.name, t.protocol, "from data" if t.labels_from_data else str(t.num_classes), f"{t.data_dir}/", t.description]
+        for t in TASKS.values()
+    ]
+    table = format_rows(rows, ["task", "kind", "classes", "--data-root folder", "description"])
+    custom = "csv:PATH (a CSV of path,label[,split|fold][,group]) and folder:DIR (one sub-folder per class)"
+    return f"{table}\n\nAlso: {custom}."
+
+
+def _print_tasks(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(list_tasks())
+        ctx.exit(0)
 
 
 def eval_options(fn: Callable) -> Callable:
     """Every option of an evaluation run, shared by the top-level command and ``run``."""
     options = [
-        click.option("--task", default=None, help="Task name (e.g. esc50, speechcommands-v2, icbhi)."),
+        click.option(
+            "--task",
+            default=None,
+            shell_complete=_complete_task,
+            help=f"Task: {_task_names()}; or csv:PATH, folder:DIR. --list-tasks describes them.",
+        ),
+        click.option(
+            "--list-tasks",
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_print_tasks,
+            help="List the tasks (kind, classes, the folder each reads under --data-root) and exit.",
+        ),
         click.option(
             "--features",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -55,14 +99,20 @@ def eval_options(fn: Callable) -> Callable:
             type=click.Path(file_okay=False, path_type=Path),
             envvar=DATA_ROOT_ENV,
             default=None,
-            help=f"Folder holding the datasets (default: ${DATA_ROOT_ENV}).",
+            help=f"Folder holding the datasets under their folder names (see --list-tasks; default: ${DATA_ROOT_ENV}).",
+        ),
+        click.option(
+            "--task-root",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="The task's own dataset folder, instead of <--data-root>/<its folder name>.",
         ),
         click.option(
             "--heads",
             type=CommaList(str),
             default="linear,mlp3,logreg",
             show_default=True,
-            help="Comma-separated heads (linear, mlp3, logreg).",
+            help=f"Comma-separated heads ({', '.join(HEADS)}).",
         ),
         click.option("--seeds", type=CommaList(int), default="0", show_default=True, help="Comma-separated seeds."),
         click.option(
@@ -73,22 +123,12 @@ def eval_options(fn: Callable) -> Callable:
             help="official: the task's folds/split, selection on validation; seed-project: the seed "
             "project's LEAKY 80/20 protocol (best test epoch), labelled leaky.",
         ),
-        click.option(
-            "--out",
-            "out_dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Run folder (default: runs/<task>_<protocol>_<time>).",
-        ),
+        output_option(required=False, dir_okay=True, help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         device_option("Device for extraction and torch heads; cuda without CUDA is an error."),
         backend_option,
         model_path_option,
-        click.option(
-            "--cache-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Feature cache folder (default: $AUDIOSEP_CACHE/features, i.e. ~/.cache/audiosep-kit/features).",
-        ),
+        cache_option,
+        progress_option,
         click.option(
             "--allow-missing/--no-allow-missing",
             default=False,
@@ -130,7 +170,8 @@ def _out_dir(out_dir: Path | None, task: str, protocol: str) -> Path:
 
 
 def _progress(result) -> None:
-    scores = " ".join(f"{k}={v:.3f}" for k, v in result.scores.items())
+    """One line per finished (head, partition, seed), scores in percent like the final table."""
+    scores = " ".join(f"{k} {100 * v:.1f} %" for k, v in result.scores.items())
     click.echo(f"  {result.head:<7} {result.partition:<22} seed {result.seed}: {scores}", err=True)
 
 
@@ -140,18 +181,21 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
-    out = _out_dir(kw["out_dir"], kw["task"], kw["protocol"])
-    common = {"data_root": kw["data_root"], "out_dir": out, "progress": _progress}
+    out = _out_dir(kw["out"], kw["task"], kw["protocol"])
+    common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
         evaluation = evaluate_precomputed(kw["features"], kw["task"], config, **common)
     else:
+        cache = kw["cache_dir"]
         extraction = ExtractionConfig(
             checkpoint=require_checkpoint(kw["checkpoint"]), backend=kw["backend"], device=kw["device"],
             film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
             pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
+            precision=kw["precision"], export_cache=cache,
         )  # fmt: skip
+        features_cache = None if cache is None else cache / "features"
         evaluation = evaluate_extracted(
-            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=kw["cache_dir"], **common
+            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache, **common
         )
     click.echo(format_table(evaluation.report))
     click.echo(f"wrote {out}/results.json, results.csv, summary.md and confusion PNGs")

@@ -20,22 +20,26 @@ from pathlib import Path
 import click
 
 from audiosep_kit._tables import format_table
-from audiosep_kit._validation import atomic_write_text, check_choice
+from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
 from audiosep_kit.cli._options import (
-    CommaList,
+    backends_option,
+    cache_option,
     checkpoint_option,
     device_option,
     encoder_options,
+    output_option,
+    precision_option,
+    progress_option,
     report_errors,
     require_checkpoint,
 )
 from audiosep_kit.errors import BackendUnavailableError, ConfigError, VerificationError
-from audiosep_kit.export import export_aoti, export_onnx, read_metadata
+from audiosep_kit.export import ONNX_PRECISIONS, export_aoti, export_onnx, read_metadata
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.numerics import PRECISIONS
-from audiosep_kit.runtime import backend_names, backend_variants, read_condition
+from audiosep_kit.runtime import backend_variants, read_condition
 
 __all__ = ["main", "GOLDEN_ENV", "default_golden_dir"]
 
@@ -101,17 +105,12 @@ def _export_options(fn):
 
 
 @main.command("onnx", context_settings=_CONTEXT)
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Target .onnx file."
-)
+@output_option(required=True, dir_okay=False, help="Target .onnx file.")
 @checkpoint_option
 @encoder_options
 @click.option("--opset", type=click.IntRange(min=17), default=18, show_default=True, help="ONNX opset (>= 17).")
-@click.option(
-    "--fp16/--fp32",
-    default=False,
-    show_default=True,
-    help="Blocks in float16 (front end stays float32); verified by cosine >= 0.999.",
+@precision_option(
+    ONNX_PRECISIONS, "fp16: blocks in float16 (the front end stays float32), verified by cosine >= 0.999."
 )
 @click.option(
     "--save-optimized",
@@ -120,9 +119,10 @@ def _export_options(fn):
     help="Also save ONNX Runtime's optimised graph (level 'extended') here.",
 )
 @_export_options
+@progress_option
 @report_errors
 def onnx_command(
-    output,
+    out,
     checkpoint,
     trust_checkpoint,
     film,
@@ -131,10 +131,11 @@ def onnx_command(
     pooling,
     pad_to_32,
     opset,
-    fp16,
+    precision,
     save_optimized,
     verify,
     sweep,
+    progress,
 ) -> None:
     """Export to ONNX (dynamic batch and samples), check, verify against eager, then keep."""
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
@@ -142,9 +143,9 @@ def onnx_command(
         result = export_onnx(
             weights,
             config,
-            output,
+            out,
             opset=opset,
-            precision="fp16" if fp16 else "fp32",
+            precision=precision,
             verify=verify,
             sweep=sweep,
             save_optimized=save_optimized,
@@ -157,21 +158,20 @@ def onnx_command(
 
 
 @main.command("aoti", context_settings=_CONTEXT)
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Target .pt2 file."
-)
+@output_option(required=True, dir_okay=False, help="Target .pt2 file.")
 @checkpoint_option
 @encoder_options
 @device_option("Device to compile for: cpu, cuda or cuda:N.")
 @_export_options
+@progress_option
 @report_errors
 def aoti_command(
-    output, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify, sweep
+    out, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify, sweep, progress
 ) -> None:
     """Package with torch.export + AOTInductor (C++ compile: minutes), verify, then keep."""
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
-        result = export_aoti(weights, config, output, device=device, verify=verify, sweep=sweep)
+        result = export_aoti(weights, config, out, device=device, verify=verify, sweep=sweep)
     except VerificationError as exc:
         _fail_verification(exc)
     _echo_export(result)
@@ -198,11 +198,10 @@ def _collect_clips(clips: tuple[Path, ...], golden: bool, golden_dir: Path | Non
 
 
 def _backend_list(backends: tuple[str, ...] | None) -> tuple[list[str], bool]:
-    """Every registered backend x precision but eager fp32 (the reference) by default; an explicit list is checked."""
+    """Every registered backend x precision but eager fp32 (the reference) by default; an explicit list
+    (already checked by the --backends option) is taken as given."""
     if backends is None:
         return [f"{n}:{p}" for n, p in backend_variants() if (n, p) != ("eager", "fp32")], False
-    for label in backends:
-        check_choice("--backends entry", label.partition(":")[0], backend_names())
     return list(backends), True
 
 
@@ -241,21 +240,15 @@ def _echo_parity(results) -> None:
 )
 @checkpoint_option
 @encoder_options
-@click.option(
-    "--backends",
-    type=CommaList(str),
-    default=None,
-    help="Comma-separated name[:precision], e.g. compile,onnx:fp16,fast:fp32. "
-    "Default: every registered backend at every precision it offers.",
-)
+@backends_option(None, "Backends to compare with eager fp32 (default: every registered backend x precision).")
 @device_option("Device of the backends (the eager reference runs on cpu).")
 @click.option(
     "--onnx-model",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Exported .onnx for the onnx backend (default: export into the cache).",
+    help="Exported .onnx for the onnx backend (default: export into the cache); its precision must be the "
+    "--backends entry's (onnx:fp16 for an fp16 export).",
 )
-@click.option("--onnx-fp16", is_flag=True, help="The --onnx-model (or cached export) is the fp16 variant.")
 @click.option(
     "--aoti-package",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -263,9 +256,9 @@ def _echo_parity(results) -> None:
     help="Exported .pt2 for the aoti backend (default: compile into the cache, minutes).",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Equal-length clips per run.")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save the report (JSON)."
-)
+@output_option(required=False, dir_okay=False, json_alias=True, help="Save the report (JSON).")
+@cache_option
+@progress_option
 @report_errors
 def parity_command(
     clips,
@@ -281,10 +274,11 @@ def parity_command(
     backends,
     device,
     onnx_model,
-    onnx_fp16,
     aoti_package,
     batch_size,
-    json_path,
+    out,
+    cache_dir,
+    progress,
 ) -> None:
     """Run the same clips through each backend and compare with eager (CPU, float32).
 
@@ -296,16 +290,16 @@ def parity_command(
         checkpoint = str((golden_dir or default_golden_dir()) / "checkpoint.ckpt")
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     names, explicit = _backend_list(backends)
-    options = {"onnx": {"precision": "fp16" if onnx_fp16 else "fp32"}}
+    options: dict[str, dict] = {name: {"cache_dir": cache_dir} for name in ("onnx", "aoti") if cache_dir is not None}
     if onnx_model is not None:
-        options["onnx"]["model_path"] = onnx_model
+        options["onnx"] = {"model_path": onnx_model}
     if aoti_package is not None:
         options["aoti"] = {"model_path": aoti_package}
-    elif "aoti" in names:
+    elif any(label.startswith("aoti:") for label in names):
         click.echo("note: aoti without --aoti-package compiles a package into the cache (minutes).", err=True)
     _, results = run_parity(weights, config, found, names, device=device, options=options, batch_size=batch_size)
     _echo_parity(results)
-    if json_path is not None:
+    if out is not None:
         payload = {
             "format_version": 1,
             "clips": {k: len(v) for k, v in found.items()},
@@ -315,7 +309,7 @@ def parity_command(
             "encoder": config.to_dict(),
             "backends": [r.to_dict() for r in results],
         }
-        atomic_write_text(json_path, json.dumps(payload, indent=2, default=str) + "\n")
+        atomic_write_text(out, json.dumps(payload, indent=2, default=str) + "\n")
     skipped = [r for r in results if r.skipped is not None]
     if skipped and (explicit or len(skipped) == len(results)):  # nothing compared is no pass on --device
         raise BackendUnavailableError(

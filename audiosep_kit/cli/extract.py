@@ -19,11 +19,15 @@ import soundfile as sf
 
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, SkippedFile, scan_audio_folder
 from audiosep_kit.cli._options import (
+    artifact_options,
     backend_option,
+    cache_option,
     checkpoint_option,
     device_option,
     encoder_options,
     model_path_option,
+    output_option,
+    progress_option,
     report_errors,
     require_checkpoint,
 )
@@ -95,7 +99,7 @@ def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> d
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
+@output_option(required=True, dir_okay=True, help="Store folder (created, or resumed if it exists).")
 @click.option(
     "--file-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file, one path a line."
 )
@@ -122,15 +126,17 @@ def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> d
 @click.option("--verify-content", is_flag=True, help="On resume, re-hash every finished input, not only changed ones.")
 @click.option("--allow-failures", is_flag=True, help=f"Exit 0 even if inputs failed (default: {EXIT_FAILED_INPUTS}).")
 @click.option("--dry-run", is_flag=True, help="List what would run and the peak memory estimate; extract nothing.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@cache_option
+@progress_option
 @report_errors
 def main(
     inputs,
-    out_dir,
+    out,
     file_list,
     checkpoint,
     trust_checkpoint,
     backend,
+    precision,
     device,
     model_path,
     film,
@@ -148,6 +154,7 @@ def main(
     verify_content,
     allow_failures,
     dry_run,
+    cache_dir,
     progress,
 ) -> None:
     """Extract AudioSep encoder features of INPUTS (files and folders) into the store --out.
@@ -160,7 +167,8 @@ def main(
     if dry_run:
         click.echo(json.dumps(dry_run_report(paths, skipped, window_seconds)))
         return
-    options = {"model_path": model_path} if model_path else {}
+    out_dir = out
+    options = artifact_options(backend, precision, model_path, cache_dir)
     extractor = FeatureExtractor.from_checkpoint(
         require_checkpoint(checkpoint),
         backend=backend,

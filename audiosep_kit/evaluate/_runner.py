@@ -24,7 +24,7 @@ from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, 
 from audiosep_kit.evaluate._report import build_report, write_run_dir
 from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
 from audiosep_kit.features import CachedFeatures, cached_features, default_cache_dir
-from audiosep_kit.runtime import FeatureExtractor
+from audiosep_kit.runtime import FeatureExtractor, backends_taking
 
 #: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
 PROTOCOL_CHOICES = ("official", *PROTOCOLS)
@@ -64,6 +64,8 @@ class ExtractionConfig:
     pad_to_32: bool = True
     trust_checkpoint: bool = False
     model_path: str | None = None  # exported artifact for the onnx / aoti backends
+    precision: str = "fp32"  # explicit for every backend: reduced precision only when asked for
+    export_cache: str | None = None  # cache root the onnx / aoti backends export into (default: $AUDIOSEP_CACHE)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,11 @@ def evaluate_extracted(
 
 
 def _make_extractor(extraction: ExtractionConfig) -> Any:
-    backend_options: dict[str, Any] = {"model_path": extraction.model_path} if extraction.model_path else {}
+    backend_options: dict[str, Any] = {"precision": extraction.precision}
+    if extraction.model_path:
+        backend_options["model_path"] = extraction.model_path
+    elif extraction.export_cache is not None and extraction.backend in backends_taking("cache_dir"):
+        backend_options["cache_dir"] = extraction.export_cache
     return FeatureExtractor.from_checkpoint(
         extraction.checkpoint,
         backend=extraction.backend,

@@ -2,10 +2,11 @@
 
 Why it is faster than eager (5 s x 8 on two Zen 4 cores: see benchmarks/README.md for numbers):
 
-* **bf16 blocks** (default ``precision='bf16'``): the seven blocks run in bfloat16, which oneDNN executes
+* **bf16 blocks** (``precision='bf16'``, asked for explicitly): the seven blocks run in bfloat16, which oneDNN executes
   with AVX512-BF16 dot products (about 2.5x the fp32 matmul rate on Zen 4). The front end (STFT,
   magnitude, bn0) stays float32, as ENCODER_SPEC §6.7 asks; pooling is done in float32.
-  ``precision='fp32'`` keeps everything float32 (within the fp32 parity tolerance of eager).
+  ``precision='fp32'`` (the default, as for every backend: reduced precision is never implied) keeps
+  everything float32 (within the fp32 parity tolerance of eager).
 * **channels-last layout and folded BatchNorm**: ``bn2`` (+ FiLM ``beta2``) is folded into ``conv1``
   (ENCODER_SPEC §6.4), ``bn1`` (+ ``beta1``) becomes one multiply-add, and the residual sum is fused
   into ``conv2`` as a oneDNN post-op (``mkldnn::_convolution_pointwise_``).
@@ -46,7 +47,7 @@ from audiosep_kit.model import (
 from audiosep_kit.runtime.backends._eager import TorchBackend
 
 #: The precisions the fast backend offers (names from audiosep_kit.numerics), default first.
-FAST_PRECISIONS = ("bf16", "fp32")
+FAST_PRECISIONS = ("fp32", "bf16")
 _DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 STFT_MODES = ("auto", "fft", "conv")
 _SLOPE = 0.01
@@ -256,7 +257,7 @@ def _check_supported(precision: str, device: str, stft: str) -> None:
 
 
 def make_fast(
-    weights: LoadedWeights, config: EncoderConfig, device: str = "cpu", *, precision: str = "bf16", stft: str = "auto"
+    weights: LoadedWeights, config: EncoderConfig, device: str = "cpu", *, precision: str = "fp32", stft: str = "auto"
 ) -> FastBackend:
     """Build the fused CPU encoder; ``stft='fft'`` on non-DFT kernels raises instead of computing wrong."""
     _check_supported(precision, device, stft)
