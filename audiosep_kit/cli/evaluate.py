@@ -40,7 +40,7 @@ from audiosep_kit.evaluate import (
     evaluate_precomputed,
     format_table,
 )
-from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS
+from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS, run_name
 
 __all__ = ["main", "run", "eval_options", "run_from_options"]
 
@@ -78,7 +78,8 @@ def eval_options(fn: Callable) -> Callable:
             "--task",
             default=None,
             shell_complete=_complete_task,
-            help=f"Task: {_task_names()}; or csv:PATH, folder:DIR. --list-tasks describes them.",
+            help=f"Task: {_task_names()}; or your own data: csv:LABELS.csv (path,label[,split|fold][,group]) or "
+            "folder:DIR (one sub-folder per class), see docs/custom-datasets.md. --list-tasks describes them.",
         ),
         click.option(
             "--list-tasks",
@@ -90,9 +91,10 @@ def eval_options(fn: Callable) -> Callable:
         ),
         click.option(
             "--features",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=click.Path(exists=True, path_type=Path),
             default=None,
-            help="Precomputed {'features','labels'} .pt in the task's metadata order (no extraction).",
+            help="Saved features (no extraction): a store folder from audiosep-extract (matched to the task's "
+            "examples by path), or a {'features','labels'} .pt in the task's metadata order.",
         ),
         click.option(
             "--data-root",
@@ -181,10 +183,12 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
-    out = _out_dir(kw["out"], kw["task"], kw["protocol"])
+    out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
-        evaluation = evaluate_precomputed(kw["features"], kw["task"], config, **common)
+        evaluation = evaluate_precomputed(
+            kw["features"], kw["task"], config, allow_missing=kw["allow_missing"], **common
+        )
     else:
         cache = kw["cache_dir"]
         extraction = ExtractionConfig(

@@ -9,7 +9,7 @@ disagreement instead of evaluating features against the wrong clips.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +93,21 @@ def align_to_examples(
             "Fix: save the features in metadata order with the task's label ids, or pick the right --task."
         )
     return precomputed.features
+
+
+def labels_as_ids(precomputed: PrecomputedFeatures, label_names: Sequence[str]) -> PrecomputedFeatures:
+    """The file with its labels as the task's label ids, where the file stored the class names instead.
+
+    The seed project's LibriSpeech file labels each row with the speaker id itself (84 ... 8842), not
+    an index. When every label name is an integer, the names are not simply ``0..K-1`` (where names and
+    ids coincide), and every file label is one of those names, the labels are read as names and
+    mapped to ids; otherwise the file is returned unchanged (its labels are taken as ids).
+    """
+    if not all(name.lstrip("-").isdigit() for name in label_names):
+        return precomputed
+    as_int = [int(name) for name in label_names]
+    if as_int == list(range(len(label_names))) or not np.isin(precomputed.labels, as_int).all():
+        return precomputed
+    index = {value: i for i, value in enumerate(as_int)}
+    ids = np.array([index[int(v)] for v in precomputed.labels], dtype=np.int64)
+    return replace(precomputed, labels=ids)

@@ -144,12 +144,13 @@ def _cell(block: dict, name: str) -> str:
 
 
 def _banners(report: dict) -> list[str]:
-    """Warnings that must travel with the numbers: a leaky protocol, random weights."""
+    """Warnings that must travel with the numbers: a leaky protocol, random weights, reduced data."""
     out = []
     if report["leaky"]:
         out.append("!! LEAKY PROTOCOL: model selection used the test set; not comparable to official numbers !!")
     if ((report.get("provenance") or {}).get("weights") or {}).get("random_weights"):
         out.append("!! RANDOM WEIGHTS: a smoke run, not a measurement of AudioSep features !!")
+    out += [f"!! NOTE: {note} !!" for note in (report.get("provenance") or {}).get("data_notes") or ()]
     return out
 
 

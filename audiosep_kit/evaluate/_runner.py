@@ -3,8 +3,11 @@
 Two ways in. :func:`evaluate_extracted` reads a task's examples, extracts their features through the
 runtime into the content-keyed cache (a repeated run re-extracts nothing), and evaluates them.
 :func:`evaluate_precomputed` evaluates a saved ``{'features', 'labels'}`` file lined up with the
-task's metadata (refusing if the labels disagree). Both end in :func:`evaluate_features`, which
-runs the protocol and writes the run folder. The CLI (``audiosep-eval``) only parses options.
+task's metadata (refusing if the labels disagree), or a feature store written by ``audiosep-extract``,
+matched to the task's examples by path. Both check first that the examples can run the protocol
+(``check_examples``: a partial dataset is refused before anything is extracted). Both end in
+:func:`evaluate_features`, which runs the protocol and writes the run folder. The CLI
+(``audiosep-eval``) only parses options.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import numpy as np
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
-from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, load_precomputed
+from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, labels_as_ids, load_precomputed
+from audiosep_kit.evaluate._preflight import check_examples
 from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, evaluate, resolve_protocol
 from audiosep_kit.evaluate._report import build_report, write_run_dir
+from audiosep_kit.evaluate._stored import is_store, match_store
 from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
-from audiosep_kit.features import CachedFeatures, cached_features, default_cache_dir
+from audiosep_kit.features import CachedFeatures, FeatureStore, cached_features, default_cache_dir
 from audiosep_kit.runtime import FeatureExtractor, backends_taking
 
 #: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
@@ -132,22 +137,41 @@ def evaluate_precomputed(
     *,
     data_root: str | Path | None = None,
     task_root: str | Path | None = None,
+    allow_missing: bool = False,
     out_dir: str | Path | None = None,
     progress: Callable[[RunResult], None] | None = None,
 ) -> Evaluation:
-    """Evaluate a ``{'features', 'labels'}`` file whose rows follow the task's metadata order.
+    """Evaluate saved features: a ``{'features', 'labels'}`` .pt in the task's metadata order, or a store.
 
+    A store folder (``audiosep-extract --out``) is matched to the task's examples by path and segment
+    (``match_store``; ``allow_missing`` drops the examples it lacks) and reports its manifest's provenance.
     The device serves only the torch heads here (there is no extraction): with none of them, a
     device other than the CPU is refused rather than recorded as if it had been used.
     """
     _refuse_unused_device(config)
     task = resolve_task(task_name, data_root, task_root=task_root)
     examples = load_metadata(task, data_root, task_root=task_root)
-    pre = load_precomputed(features_path)
-    X = align_to_examples(pre, examples, metadata=f"the {task.name} metadata")
+    X, examples, provenance = _saved_features(features_path, task, examples, allow_missing)
+    notes = check_examples(
+        task, examples, resolve_protocol(config.protocol, task), options=config.options, seeds=config.seeds,
+        allow_missing=allow_missing,
+    )  # fmt: skip
+    notes = [*provenance.pop("data_notes", ()), *notes]
     return evaluate_features(
-        X, examples, task, config, provenance=_precomputed_provenance(pre), out_dir=out_dir, progress=progress
+        X, examples, task, config, provenance={**provenance, "data_notes": notes}, out_dir=out_dir, progress=progress
     )
+
+
+def _saved_features(
+    path: str | Path, task: Task, examples: list[Example], allow_missing: bool
+) -> tuple[np.ndarray, list[Example], dict]:
+    """Features, the examples they belong to and their provenance, from a store folder or a .pt file."""
+    if is_store(path):
+        stored = match_store(FeatureStore.open(path), examples, task=task.name, allow_missing=allow_missing)
+        return stored.features, stored.examples, {**stored.provenance, "data_notes": list(stored.notes)}
+    pre = labels_as_ids(load_precomputed(path), task.label_names)
+    X = align_to_examples(pre, examples, metadata=f"the {task.name} metadata")
+    return X, examples, _precomputed_provenance(pre)
 
 
 def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
@@ -196,13 +220,17 @@ def evaluate_extracted(
     """Read the task, extract (or reuse cached) features, evaluate. Factories are injectable for tests."""
     task = resolve_task(task_name, data_root, task_root=task_root)
     examples = load_examples(task, data_root, task_root=task_root, allow_missing=allow_missing)
+    protocol = resolve_protocol(config.protocol, task)
+    notes = check_examples(
+        task, examples, protocol, options=config.options, seeds=config.seeds, allow_missing=allow_missing
+    )
     extractor = (make_extractor or _make_extractor)(extraction)
     cache_root = cache_dir or default_cache_dir()
     cached = cached_features(
         extractor, [e.segment for e in examples], cache_root, extract=extract, open_store=open_store
     )
     _refuse_failures(cached)
-    provenance = _extractor_provenance(extractor.describe(), cached)
+    provenance = {**_extractor_provenance(extractor.describe(), cached), "data_notes": notes}
     return evaluate_features(
         cached.features, examples, task, config, provenance=provenance, out_dir=out_dir, progress=progress
     )

@@ -208,3 +208,105 @@ def test_other_tools_can_be_added_as_subcommands():
     finally:
         main.commands.pop("parity")
     assert result.exit_code == 0 and "parity ran" in result.output
+
+
+SAMPLE_RATE = 32_000
+_CLASSES = {"bird": 3000.0, "dog": 300.0, "hum": 1200.0}
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory) -> Path:
+    """3 classes x 6 clips of 0.5 s (a tone per class plus noise) in ``clips/<class>/``, and labels.csv."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("own")
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+    rows = ["path,label"]
+    for name, freq in _CLASSES.items():
+        (root / "clips" / name).mkdir(parents=True)
+        for i in range(6):
+            wave = 0.3 * np.sin(2 * np.pi * freq * (1 + 0.02 * i) * t) + 0.05 * rng.normal(size=t.size)
+            sf.write(root / "clips" / name / f"{i}.wav", wave.astype(np.float32), SAMPLE_RATE)
+            rows.append(f"clips/{name}/{i}.wav,{name}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _eval_scores(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())["heads"]["logreg"]
+
+
+_REPORT_FILES = {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
+
+
+@pytest.mark.slow  # extracts 18 clips with random weights on the CPU (~20 s)
+def test_csv_and_folder_tasks_evaluate_end_to_end(own_data, tmp_path):
+    common = ["--checkpoint", "random:0", "--heads", "logreg", "--cache-dir", tmp_path / "cache"]
+    for task, out in (
+        (f"csv:{own_data / 'labels.csv'}", tmp_path / "csv"),
+        (f"folder:{own_data / 'clips'}", tmp_path / "dir"),
+    ):
+        result = _invoke(["--task", task, *common, "--out", out])
+        assert result.exit_code == 0, result.output
+        assert {p.name for p in out.iterdir()} >= _REPORT_FILES and "RANDOM WEIGHTS" in result.output
+        report = json.loads((out / "results.json").read_text())
+        assert report["protocol"]["name"] == "folds" and report["heads"]["logreg"]["n_runs"] == 5
+        assert report["task"]["num_classes"] == 3 and report["task"]["name"] == task.split(":")[0] + ":" + str(
+            Path(task.split(":", 1)[1]).resolve()
+        )
+    # the folder scan lists the files in the CSV's order, so the generated folds and scores are the same
+    assert _eval_scores(tmp_path / "csv") == _eval_scores(tmp_path / "dir")
+
+
+@pytest.mark.slow  # extracts 18 clips with random weights on the CPU (~20 s)
+def test_a_store_from_audiosep_extract_evaluates_like_direct_extraction(own_data, tmp_path):
+    from audiosep_kit.cli.extract import main as extract_main
+
+    store = tmp_path / "store"
+    extracted = CliRunner().invoke(
+        extract_main, [str(own_data / "clips"), "--out", str(store), "--checkpoint", "random:0"], catch_exceptions=False
+    )
+    assert extracted.exit_code == 0, extracted.output
+    task = ["--task", f"csv:{own_data / 'labels.csv'}", "--heads", "logreg"]
+    direct = _invoke([*task, "--checkpoint", "random:0", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "a"])
+    stored = _invoke([*task, "--features", store, "--out", tmp_path / "b"])
+    assert direct.exit_code == 0 and stored.exit_code == 0, direct.output + stored.output
+    assert _eval_scores(tmp_path / "a") == _eval_scores(tmp_path / "b")
+    provenance = json.loads((tmp_path / "b" / "results.json").read_text())["provenance"]
+    assert provenance["weights"]["random_weights"] is True and provenance["backend"] == "eager"
+    assert provenance["source"] == f"feature store {store}" and "RANDOM WEIGHTS" in stored.output
+
+
+@pytest.mark.slow  # extracts 6 clips
+def test_a_store_missing_examples_is_refused_naming_them(own_data, tmp_path):
+    from audiosep_kit.cli.extract import main as extract_main
+
+    store = tmp_path / "store"
+    args = [str(own_data / "clips" / "dog"), "--out", str(store), "--checkpoint", "random:0"]
+    assert CliRunner().invoke(extract_main, args, catch_exceptions=False).exit_code == 0
+    result = CliRunner().invoke(main, ["--task", f"csv:{own_data / 'labels.csv'}", "--features", str(store)])
+    assert result.exit_code == 2 and "12 of the task's 18 examples are not in the store" in result.output
+    assert "bird/0.wav" in result.output
+
+
+def test_default_run_folder_of_a_csv_task_is_file_system_safe(own_data, tmp_path, monkeypatch):
+    from audiosep_kit.cli import evaluate as cli_evaluate
+    from audiosep_kit.evaluate import Evaluation
+
+    seen = {}
+
+    def fake(task, extraction, config, **kw):
+        seen.update(kw)
+        report = {
+            "leaky": False,
+            "task": {"name": task, "scores": []},
+            "protocol": {"name": "folds"},
+            "seeds": [0],
+            "heads": {},
+        }
+        return Evaluation(report, [], {})
+
+    monkeypatch.setattr(cli_evaluate, "evaluate_extracted", fake)
+    assert _invoke(["--task", f"csv:{own_data / 'labels.csv'}", "--checkpoint", "random:0"]).exit_code == 0
+    assert seen["out_dir"].name.startswith("csv-labels_official_")

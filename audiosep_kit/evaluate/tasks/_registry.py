@@ -2,7 +2,8 @@
 
 An unknown name fails with the list of valid ones. ``load_examples`` finds the task's folder
 (``task_root``, else ``<data_root>/<Task.data_dir>``, else ``$AUDIOSEP_DATA_ROOT/<Task.data_dir>``) and
-runs the task's reader.
+runs the task's reader. ``csv:PATH`` and ``folder:DIR`` name a user's own data (see ``_custom``): the
+Task is read from there and no data root is needed.
 
 Completeness is the default: metadata that names absent audio raises ``DatasetError`` (how many, the
 first few, where, what to change). ``allow_missing=True`` skips them instead (cut-down samples);
@@ -19,6 +20,7 @@ from typing import Protocol
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate.tasks._common import DataLocation, locate
+from audiosep_kit.evaluate.tasks._custom import custom_location, custom_task, is_custom
 from audiosep_kit.evaluate.tasks._esc50 import ESC10, ESC50
 from audiosep_kit.evaluate.tasks._icbhi import ICBHI, ICBHI_2CLASS
 from audiosep_kit.evaluate.tasks._librispeech import LIBRISPEECH_SPEAKER
@@ -62,7 +64,12 @@ TASKS: dict[str, Task] = {
 
 
 def get_task(name: str) -> Task:
-    """The registered Task called ``name``; an unknown name raises ConfigError listing the valid ones."""
+    """The registered Task called ``name``; an unknown name raises ConfigError listing the valid ones.
+
+    ``csv:PATH`` / ``folder:DIR`` build the Task from that data (reading it; DatasetError when malformed).
+    """
+    if is_custom(name):
+        return custom_task(name)
     return TASKS[check_choice("task", name, TASKS)]
 
 
@@ -84,8 +91,13 @@ def resolve_task(
     task = _as_task(task_or_name)
     if task.labels_from_data is None:
         return task
-    location = locate(task, data_root, task_root)
+    location = _locate(task, data_root, task_root)
     return replace(task, label_names=task.labels_from_data(location))
+
+
+def _locate(task: Task, data_root: Path | str | None, task_root: Path | str | None) -> DataLocation:
+    """A custom task's own folder (no data root needed), else ``locate``."""
+    return custom_location(task) if is_custom(task.name) else locate(task, data_root, task_root)
 
 
 def load_examples(
@@ -108,7 +120,7 @@ def load_examples(
     metadata names is absent, or when nothing is left to evaluate.
     """
     task = _as_task(task_or_name)
-    location = locate(task, data_root, task_root)
+    location = _locate(task, data_root, task_root)
     reader: Reader = task.reader  # type: ignore[assignment]
     examples = reader(task, location, allow_missing=allow_missing, check_audio=check_audio)
     if not examples:
