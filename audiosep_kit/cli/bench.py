@@ -20,6 +20,7 @@ from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import CommaList, device_option, encoder_options, report_errors
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.runtime import FeatureExtractor, make_backend, read_condition
@@ -168,6 +169,7 @@ def main(
     json_path,
 ) -> None:
     """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
+    setup_progress(None)
     if threads:
         torch.set_num_threads(threads)
     specs = [BackendSpec.parse(s) for s in backends.split(",") if s.strip()]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     CommaList,
     backend_option,
@@ -136,6 +137,7 @@ def _progress(result) -> None:
 
 def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
+    setup_progress(kw.get("progress"))
     if not kw["task"]:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])

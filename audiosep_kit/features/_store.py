@@ -43,8 +43,8 @@ from audiosep_kit._identity import file_sha256, file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
 from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
-from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
 from audiosep_kit.features._embed import embed_in_batches
+from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
 from audiosep_kit.features._progress import ExtractionBar
 from audiosep_kit.runtime import check_clip_length
 
