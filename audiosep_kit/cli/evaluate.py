@@ -11,6 +11,8 @@ group so that other tools can live beside it as subcommands (``main.add_command(
 from __future__ import annotations
 
 import datetime as _dt
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,7 +143,9 @@ def run_from_options(**kw) -> None:
     if not kw["task"]:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
-    config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
+    config = RunConfig(
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=shlex.join(sys.argv)
+    )
     out = _out_dir(kw["out_dir"], kw["task"], kw["protocol"])
     common = {"data_root": kw["data_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
