@@ -80,7 +80,7 @@ def verify_runner(
 
     Each case is logged as it starts (``label`` names the artifact kind): a full sweep takes minutes.
     """
-    cases = []
+    cases: list[dict] = []
     total = len(lengths) * len(batch_sizes)
     for length in lengths:
         for batch in batch_sizes:

@@ -95,6 +95,7 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
     data = json.loads((out / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.5 and data["leaky"] is False
     assert data["heads"]["logreg"]["device"] == "cpu" and data["device_requested"] == "cpu"
+    assert "--task esc50" in data["measured"]["command"] and data["measured"]["backend"] == "precomputed"
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
 
 
