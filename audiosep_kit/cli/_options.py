@@ -98,9 +98,9 @@ _CLI_NAMES = {
     "cache_dir": "--cache-dir",
     "stft": None,  # a Python-only option: left as written
 }
-_PY_ARG = re.compile(r"\b(?P<name>[a-z][a-z0-9_]*)=(?P<value>True|False|'[^']*'|\"[^\"]*\"|(?=[\s,;)]))")
+_PY_ARG = re.compile(r"\b(?P<name>[a-z][a-z0-9_]*)=(?P<value>True|False|'[^']*'|\"[^\"]*\"|[^\s,;()]*)")
 _TICKED = re.compile(r"`(?P<name>[a-z][a-z0-9_]*)(?P<rest>[` ])")
-_DUPLICATE = re.compile(r"(?P<opt>--[a-z0-9-]+(?: [^\s,;()]+)?) \((?:CLI |the CLI's )?(?P=opt)\)")
+_DUPLICATE = re.compile(r"(?P<opt>--[a-z0-9-]+)(?P<arg> [^\s,;()]+)? \((?:CLI |the CLI's )?(?P=opt)\)")
 
 
 def cli_spelling(message: str) -> str:
@@ -125,7 +125,8 @@ def cli_spelling(message: str) -> str:
         option = _CLI_NAMES.get(match["name"])
         return f"`{option}{match['rest']}" if option else match[0]
 
-    return _DUPLICATE.sub(lambda m: m["opt"], _TICKED.sub(ticked, _PY_ARG.sub(flag, message)))
+    spelled = _TICKED.sub(ticked, _PY_ARG.sub(flag, message))
+    return _DUPLICATE.sub(lambda m: m["opt"] + (m["arg"] or ""), spelled)
 
 
 def report_errors(fn: Callable) -> Callable:

@@ -20,6 +20,7 @@ from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files
 from audiosep_kit.bench import BackendSpec, encoder_macs, end_to_end, gflop_per_audio_second, measure_peak, run_bench
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     BackendList,
     CommaList,
@@ -178,6 +179,7 @@ def main(
     progress,
 ) -> None:
     """Measure backends side by side; print a table with speed-ups and cosines against eager fp32."""
+    setup_progress(progress)
     if threads:
         torch.set_num_threads(threads)
     specs = [BackendSpec.parse(label) for label in backends]

@@ -11,12 +11,16 @@ group so that other tools can live beside it as subcommands (``main.add_command(
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from audiosep_kit._tables import format_table as format_rows
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     CommaList,
     backend_option,
@@ -41,6 +45,7 @@ from audiosep_kit.evaluate import (
     format_table,
 )
 from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS, run_name
+from audiosep_kit.features import extract_to_store
 
 __all__ = ["main", "run", "eval_options", "run_from_options"]
 
@@ -177,12 +182,20 @@ def _progress(result) -> None:
     click.echo(f"  {result.head:<7} {result.partition:<22} seed {result.seed}: {scores}", err=True)
 
 
+def _extract(extractor, sources, out_dir, *, progress: bool | None):
+    """The cache's extraction, with the --progress choice for its bar."""
+    return extract_to_store(extractor, list(sources), out_dir, progress=progress)
+
+
 def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
+    setup_progress(kw["progress"])
     if not kw["task"]:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
-    config = RunConfig(heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options)
+    config = RunConfig(
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=shlex.join(sys.argv)
+    )
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
@@ -199,8 +212,9 @@ def run_from_options(**kw) -> None:
         )  # fmt: skip
         features_cache = None if cache is None else cache / "features"
         evaluation = evaluate_extracted(
-            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache, **common
-        )
+            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache,
+            extract=functools.partial(_extract, progress=kw["progress"]), **common,
+        )  # fmt: skip
     click.echo(format_table(evaluation.report))
     click.echo(f"wrote {out}/results.json, results.csv, summary.md and confusion PNGs")
 

@@ -23,6 +23,7 @@ from audiosep_kit._tables import format_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench import golden_clips, run_parity, synthetic_parity_clips
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     backends_option,
     cache_option,
@@ -138,6 +139,7 @@ def onnx_command(
     progress,
 ) -> None:
     """Export to ONNX (dynamic batch and samples), check, verify against eager, then keep."""
+    setup_progress(progress)
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
         result = export_onnx(
@@ -169,6 +171,7 @@ def aoti_command(
     out, checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32, device, verify, sweep, progress
 ) -> None:
     """Package with torch.export + AOTInductor (C++ compile: minutes), verify, then keep."""
+    setup_progress(progress)
     weights, config = _load(checkpoint, trust_checkpoint, film, condition, layer, pooling, pad_to_32)
     try:
         result = export_aoti(weights, config, out, device=device, verify=verify, sweep=sweep)
@@ -285,6 +288,7 @@ def parity_command(
     Without clips or --golden, synthetic clips are used. Tolerances: audiosep_kit.numerics.PRECISIONS
     (fp32: max|d| <= 1e-5 + 1e-4 * max|eager|; fp16 and bf16: cosine >= 0.999).
     """
+    setup_progress(progress)
     found = _collect_clips(clips, golden, golden_dir)
     if golden and checkpoint is None:
         checkpoint = str((golden_dir or default_golden_dir()) / "checkpoint.ckpt")

@@ -18,6 +18,7 @@ import click
 import soundfile as sf
 
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, SkippedFile, scan_audio_folder
+from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     artifact_options,
     backend_option,
@@ -163,6 +164,7 @@ def main(
     (unless their content changed). Files that fail are listed with their error in the store's
     index, never dropped, and the exit status is 3 (see --allow-failures).
     """
+    setup_progress(progress)
     paths, skipped = collect_inputs(inputs, file_list)
     if dry_run:
         click.echo(json.dumps(dry_run_report(paths, skipped, window_seconds)))

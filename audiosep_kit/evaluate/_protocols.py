@@ -27,6 +27,7 @@ epoch with the best *test* accuracy. Its validation set *is* its test set, and e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate._heads import check_head_device, get_head_spec, make_head
 from audiosep_kit.evaluate._metrics import compute_scores, confusion, score_names
 from audiosep_kit.evaluate.tasks._task import Example, Task
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ def evaluate(
     for seed in seeds:
         for part in proto.partitions(examples, task, seed, options):
             for head in heads:
+                _log.info("eval: %s on %s, %s, seed %d (%d test)", head, task.name, part.name, seed, len(part.test))
                 result = run_partition(head, X, y, part, seed, protocol=proto, task=task, options=options)
                 results.append(result)
                 if progress is not None:

@@ -3,7 +3,10 @@
 ``results.json`` always holds ``format_version``, the task, the protocol with its ``leaky`` flag, the
 seeds, the provenance of the features (weights SHA-256 and whether they were random, backend, what
 executed) and package versions, and under ``heads[<name>]`` at least ``accuracy_mean``,
-``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Devices are recorded as they
+``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Since format 2, ``measured``
+says in one place what the numbers are of: the command line, layer, pooling, FiLM mode, backend and
+precision, the weights' identity (SHA-256, source, whether random) and the test-set sizes per
+partition and in total; the CSV rows and the summary.md header repeat it. Devices are recorded as they
 ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head trained, e.g. ``cpu`` for
 logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
 deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
@@ -25,11 +28,14 @@ from audiosep_kit._tables import format_table as render_table
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
+from audiosep_kit.evaluate._confusion import confusion_title, plot_confusion
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
 from audiosep_kit.evaluate.tasks._task import Task
 
-REPORT_FORMAT_VERSION = 1
+REPORT_FORMAT_VERSION = 2  # 2: the required ``measured`` block
+#: Versions :func:`read_results` reads (1 has no ``measured`` block).
+READABLE_VERSIONS = (1, 2)
 
 
 def _std(values: np.ndarray) -> float:
@@ -73,6 +79,34 @@ def _ran_on(runs: Sequence[RunResult]) -> str:
     return ",".join(dict.fromkeys(r.device for r in runs))
 
 
+def test_sizes(results: Sequence[RunResult]) -> dict[str, int]:
+    """Test clips per partition (the largest a partition had over its runs, which agree for folds)."""
+    sizes: dict[str, int] = {}
+    for r in results:
+        sizes[r.partition] = max(sizes.get(r.partition, 0), int(r.n_test))
+    return sizes
+
+
+def measured(provenance: dict, results: Sequence[RunResult], command: str | None) -> dict:
+    """What the numbers are of, flat: command, encoder options, engine, weights, test sizes."""
+    encoder = provenance.get("encoder") or {}
+    weights = provenance.get("weights") or {}
+    sizes = test_sizes(results)
+    return {
+        "command": command,
+        "layer": encoder.get("layer"),
+        "pooling": encoder.get("pooling"),
+        "film": encoder.get("film"),
+        "backend": provenance.get("backend"),
+        "precision": provenance.get("precision"),
+        "weights_sha256": weights.get("sha256"),
+        "weights_source": weights.get("source"),
+        "random_weights": weights.get("random_weights"),
+        "n_test": sizes,
+        "n_test_total": sum(sizes.values()),
+    }
+
+
 def build_report(
     results: Sequence[RunResult],
     *,
@@ -81,8 +115,10 @@ def build_report(
     seeds: Sequence[int],
     options: EvalOptions,
     provenance: dict,
+    command: str | None = None,
 ) -> dict:
-    """The results.json document. ``provenance`` describes the features (see runner.provenance_*)."""
+    """The results.json document. ``provenance`` describes the features (see runner.provenance_*);
+    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``)."""
     names = score_names(task.scores)
     summary = summarize(results, names)
     heads = {}
@@ -105,6 +141,7 @@ def build_report(
         "leaky": protocol.leaky,
         "device_requested": options.device,
         "seeds": list(seeds),
+        "measured": measured(provenance, results, command),
         "provenance": provenance,
         "versions": package_versions(),
         "heads": heads,
@@ -123,12 +160,17 @@ def _json_safe(obj):
     return obj
 
 
+#: ``measured`` entries repeated on every CSV row, so a row read alone still says what it measured.
+_CSV_MEASURED = ("layer", "pooling", "film", "backend", "precision", "weights_sha256", "random_weights")
+
+
 def _csv_frame(report: dict) -> pd.DataFrame:
     rows = []
+    setup = {k: report.get("measured", {}).get(k) for k in _CSV_MEASURED}
     for head, block in report["heads"].items():
         for run in block["runs"]:
             rows.append({
-                "head": head, "protocol": report["protocol"]["name"], "leaky": report["leaky"],
+                "head": head, "protocol": report["protocol"]["name"], "leaky": report["leaky"], **setup,
                 "partition": run["partition"], "seed": run["seed"], "params": json.dumps(run["params"]),
                 "best_epoch": run["best_epoch"], "val_score": run["val_score"],
                 "n_train": run["n_train"], "n_val": run["n_val"], "n_test": run["n_test"], **run["scores"],
@@ -174,6 +216,7 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
     out += [f"> **{line.strip('! ')}**" for line in _banners(report)]
     out += [""] if _banners(report) else []
+    out += _measured_lines(report["measured"])
     out += [
         f"- protocol: {report['protocol']['description']} (refit: {report['protocol']['refit']})",
         f"- seeds: {report['seeds']}; date: {report['date']}",
@@ -191,30 +234,17 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def plot_confusion(matrix: np.ndarray, label_names: Sequence[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix as a PNG; tick labels only up to 60 classes (else unreadable)."""
-    # An Agg canvas on a bare Figure: no pyplot, so no global backend switch and no figure registry.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = matrix.sum(axis=1, keepdims=True)
-    norm = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
-    size = min(4 + 0.18 * len(label_names), 16)
-    fig = Figure(figsize=(size, size))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-    if len(label_names) <= 60:
-        ticks = np.arange(len(label_names))
-        font = 8 if len(label_names) <= 20 else 5
-        ax.set_xticks(ticks, label_names, rotation=90, fontsize=font)
-        ax.set_yticks(ticks, label_names, fontsize=font)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+def _measured_lines(m: dict) -> list[str]:
+    """The summary.md header: what was measured, before any number."""
+    sizes = ", ".join(f"{part} {n}" for part, n in m["n_test"].items())
+    random = " — RANDOM weights" if m["random_weights"] else ""
+    return [
+        f"- command: `{m['command']}`" if m["command"] else "- command: (not recorded: called from Python)",
+        f"- encoder: layer {m['layer']}, pooling {m['pooling']}, FiLM {m['film']}",
+        f"- engine: backend {m['backend']}, precision {m['precision']}",
+        f"- weights: sha256 {m['weights_sha256']} from {m['weights_source']}{random}",
+        f"- test set: {m['n_test_total']} clips in total ({sizes})",
+    ]
 
 
 def write_run_dir(
@@ -227,8 +257,9 @@ def write_run_dir(
     for head in report["heads"]:
         matrix = np.sum([r.confusion for r in results if r.head == head], axis=0)
         name = f"confusion_{head}.png"
-        tag = " (LEAKY)" if report["leaky"] else ""
-        plot_confusion(matrix, label_names, out / name, f"{report['task']['name']} / {head}{tag}")
+        random = bool(report["measured"]["random_weights"])
+        title = confusion_title(report["task"]["name"], head, leaky=report["leaky"], random_weights=random)
+        plot_confusion(matrix, label_names, out / name, title)
         images[head] = name
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
     atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
@@ -242,7 +273,7 @@ def read_results(path: str | Path) -> dict:
     data = json.loads(Path(path).read_text())
     check_format_version(
         data.get("format_version"),
-        (REPORT_FORMAT_VERSION,),
+        READABLE_VERSIONS,
         what=f"the results file {path}",
         error=ArtifactMismatchError,
         fix="Re-run the evaluation with this audiosep-kit.",

@@ -44,6 +44,7 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     protocol: str = "official"
     options: EvalOptions = field(default_factory=EvalOptions)
+    command: str | None = None  # the command line, recorded in every report (the CLI fills it)
 
     def __post_init__(self) -> None:
         if not self.heads:
@@ -99,8 +100,9 @@ def evaluate_features(
         options=config.options, progress=progress,
     )  # fmt: skip
     report = build_report(
-        results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance
-    )
+        results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance,
+        command=config.command,
+    )  # fmt: skip
     paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
     return Evaluation(report, results, paths)
 

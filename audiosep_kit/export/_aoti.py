@@ -13,6 +13,7 @@ the device kind it was compiled for; the backend refuses others.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from audiosep_kit.model import EncoderConfig, LoadedWeights, build_encoder, run_
 from audiosep_kit.numerics import tolerance_for
 
 _EXPORTER = "torch.export+AOTInductor"
+_log = logging.getLogger(__name__)
 
 
 def load_package(path: str | Path, device: str | torch.device = "cpu"):
@@ -68,10 +70,12 @@ def compile_package(weights: LoadedWeights, config: EncoderConfig, target: Path,
     import torch._inductor
 
     dev = torch_device(device)
+    _log.info("aoti: tracing the encoder with torch.export (%s)", dev)
     program = trace_encoder(build_encoder(weights, config), device=str(dev))
     meta = build_metadata(
         weights, config, precision="fp32", exporter=_EXPORTER, device=dev.type, example_shape=EXAMPLE_SHAPE
     )
+    _log.info("aoti: compiling C++ with AOTInductor into %s (about 1.5 min on 2 CPU cores)", target)
     torch._inductor.aoti_compile_and_package(
         program, package_path=str(target), inductor_configs={"aot_inductor.metadata": meta}
     )
@@ -80,6 +84,7 @@ def compile_package(weights: LoadedWeights, config: EncoderConfig, target: Path,
 
 def _verify_package(tmp: Path, weights, config, device: str, sweep: str, batch_sizes) -> dict:
     dev = torch_device(device)
+    _log.info("aoti: loading the package on %s", dev)
     runner = load_package(tmp, dev)
     check_metadata(dict(runner.get_metadata()), weights.sha256, config, artifact=str(tmp), precision="fp32")
     reference = build_encoder(weights, config).to(dev)
@@ -89,6 +94,7 @@ def _verify_package(tmp: Path, weights, config, device: str, sweep: str, batch_s
         tolerance_for("fp32"),
         lengths=sweep_lengths(sweep),
         batch_sizes=batch_sizes,
+        label="aoti",
     )
     report["executed"] = {"device": str(dev), "torch_threads": torch.get_num_threads(), "model_path": str(tmp)}
     report["lengths"] = list(sweep_lengths(sweep))

@@ -14,8 +14,11 @@ threads), because verification runs the artifact exactly as the ``onnx`` backend
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -58,6 +61,7 @@ MIN_OPSET = 17
 ONNX_PRECISIONS = ("fp32", "fp16")
 GRAPH_OPTIMIZATIONS = ("disabled", "basic", "extended", "all")
 _EXPORTER = "torch.export+dynamo"
+_log = logging.getLogger(__name__)
 
 
 def import_onnxruntime():
@@ -147,18 +151,51 @@ def _check_opset(opset: int) -> None:
         raise ConfigError(f"`opset` must be >= {MIN_OPSET} (reflect Pad and the exporter's STFT need it); got {opset}.")
 
 
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence two harmless messages of torch's dynamo ONNX exporter, for this call only.
+
+    1. Its op registry logs a WARNING per torchvision op ("torchvision is not installed. Skipping
+       torchvision::nms", roi_align, ...): the encoder uses no torchvision op, so nothing is missing.
+    2. Copying the exported program's pytree specs raises torch's own FutureWarning
+       "`isinstance(treespec, LeafSpec)` is deprecated" inside torch (torch 2.13): not our code, and
+       nothing we can change. Every other warning and log line still shows.
+    """
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    drop = _DropMessage("torchvision is not installed")
+    registry.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+            )
+            yield
+    finally:
+        registry.removeFilter(drop)
+
+
 def to_onnx_model(program, opset: int = DEFAULT_OPSET):
     """ExportedProgram -> onnx.ModelProto (inputs ``waveform``, output ``features``)."""
     _check_opset(opset)
-    onnx_program = torch.onnx.export(
-        program,
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=opset,
-        dynamo=True,
-        optimize=True,
-        verbose=False,
-    )
+    with _quiet_exporter():
+        onnx_program = torch.onnx.export(
+            program,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
     if onnx_program is None:
         raise ConfigError("torch.onnx.export returned no program for the traced encoder; report this as a bug.")
     model = onnx_program.model_proto
@@ -170,12 +207,14 @@ def _verify_onnx(tmp: Path, weights, config, precision: str, sweep: str, batch_s
     """onnx.checker, then the sweep: ORT (CPU, optimisation 'all', torch's thread count) vs eager."""
     import onnx
 
+    _log.info("onnx: onnx.checker (full check, shape inference)")
     try:
         onnx.checker.check_model(str(tmp), full_check=True)
     except Exception as exc:  # onnx raises ValidationError and InferenceError subclasses
         return failed_report(f"onnx.checker refused the model: {exc}")
     check_metadata(read_onnx_metadata(tmp), weights.sha256, config, artifact=str(tmp), precision=precision)
     ort = import_onnxruntime()
+    _log.info("onnx: opening an ONNX Runtime session (CPU, graph optimisation 'all')")
     session = ort.InferenceSession(
         str(tmp), session_options(torch.get_num_threads()), providers=["CPUExecutionProvider"]
     )
@@ -186,6 +225,7 @@ def _verify_onnx(tmp: Path, weights, config, precision: str, sweep: str, batch_s
         tolerance_for(precision),
         lengths=sweep_lengths(sweep),
         batch_sizes=batch_sizes,
+        label="onnx",
     )
     report["executed"] = {
         "providers": session.get_providers(),
@@ -228,13 +268,16 @@ def export_onnx(
 
     def build(tmp: Path) -> tuple[dict[str, str], dict[str, float]]:
         start = time.perf_counter()
+        _log.info("onnx: tracing the %s encoder with torch.export (example %s)", precision, example_shape)
         program = trace_encoder(encoder_module(weights, config, precision), example_shape)
         traced = time.perf_counter()
+        _log.info("onnx: converting to ONNX (opset %d, dynamo exporter)", opset)
         model = to_onnx_model(program, opset)
         meta = build_metadata(
             weights, config, precision=precision, exporter=_EXPORTER, opset=opset, example_shape=example_shape
         )
         write_onnx_metadata(model, meta)
+        _log.info("onnx: writing %s", tmp)
         onnx.save(model, str(tmp))
         return meta, {"trace_s": traced - start, "onnx_s": time.perf_counter() - traced}
 
@@ -257,6 +300,7 @@ def save_optimized_model(model_path: str | Path, target: str | Path, level: str 
     options = ort.SessionOptions()
     options.graph_optimization_level = optimization_level(level)
     options.optimized_model_filepath = str(target)
+    _log.info("onnx: saving ONNX Runtime's optimised graph (%s) to %s", level, target)
     start = time.perf_counter()
     ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     return time.perf_counter() - start

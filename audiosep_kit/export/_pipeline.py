@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ SWEEPS: dict[str, tuple[int, ...]] = {
     "full": (1025, 16_000, 32_000, 105_600, 160_000, 320_000, 960_000),
 }
 BATCH_SIZES = (1, 3)
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,11 +74,20 @@ def verify_runner(
     *,
     lengths: Sequence[int],
     batch_sizes: Sequence[int] = BATCH_SIZES,
+    label: str = "export",
 ) -> dict:
-    """Compare ``run`` with ``reference`` for every (length, batch); return the report dict."""
-    cases = []
+    """Compare ``run`` with ``reference`` for every (length, batch); return the report dict.
+
+    Each case is logged as it starts (``label`` names the artifact kind): a full sweep takes minutes.
+    """
+    cases: list[dict] = []
+    total = len(lengths) * len(batch_sizes)
     for length in lengths:
         for batch in batch_sizes:
+            _log.info(
+                "%s: verify case %d/%d vs eager (%d samples = %.2f s, batch %d)",
+                label, len(cases) + 1, total, length, length / SAMPLE_RATE, batch,
+            )  # fmt: skip
             x = sweep_input(length, batch)
             ref = reference(x)
             start = time.perf_counter()
@@ -126,6 +137,7 @@ def publish(tmp: Path, final: Path, report: dict) -> Path:
     if report.get("status") in ("passed", "skipped"):
         os.replace(tmp, final)
         _write_json(report_path_for(final), report)
+        _log.info("saved %s (verification %s)", final, report.get("status"))
         return final
     failed = final.with_name(f"{final.stem}.failed{final.suffix}")
     os.replace(tmp, failed)

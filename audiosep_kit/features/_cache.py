@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from audiosep_kit.features._store import FeatureStore, extract_to_store
 
 CACHE_FORMAT_VERSION = 2  # 2: stores of format 2 (rows carry their inputs' content identity)
 _MARKER = "cache.json"
+_log = logging.getLogger(__name__)
 #: Extractor options that enter the key, and where ``describe()`` holds each (path of dict keys).
 _KEY_PATHS: dict[str, tuple[str, ...]] = {
     "weights_sha256": ("weights", "sha256"),
@@ -162,8 +164,10 @@ def cached_features(
     entry = Path(cache_dir) / key
     hit = _read_marker(entry) is not None
     if hit:
+        _log.info("features: cache hit %s (%d clips), no extraction", key[:16], len(sources))
         store = (open_store or _default_open)(entry / "store")
     else:
+        _log.info("features: extracting %d clips into the cache %s", len(sources), entry)
         store = (extract or _default_extract)(extractor, sources, entry / "store")
         if bool((store.index["status"] != "pending").all()):
             _write_marker(entry, key, extractor_identity(description), len(sources))

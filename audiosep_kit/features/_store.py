@@ -43,7 +43,9 @@ from audiosep_kit._identity import file_sha256, file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
 from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
+from audiosep_kit.features._embed import embed_in_batches
 from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
+from audiosep_kit.features._progress import ExtractionBar
 from audiosep_kit.runtime import check_clip_length
 
 FORMAT_VERSION = 2
@@ -248,23 +250,6 @@ def _failure(source: AudioSegment, exc: BaseException, stage: str) -> dict:
     return {"status": "error", "error": message, "transient": transient}
 
 
-def _embed_isolated(extractor, waves: list[np.ndarray]) -> list[np.ndarray | BaseException]:
-    """Features of each wave, or the exception of the one that fails: a batch that fails is
-    retried clip by clip, so no clip's outcome depends on its batch-mates."""
-    try:
-        return list(extractor.embed_waves(waves))
-    except Exception as exc:
-        if len(waves) == 1:
-            return [exc]
-    outcomes: list[np.ndarray | BaseException] = []
-    for wave in waves:
-        try:
-            outcomes.append(extractor.embed_waves([wave])[0])
-        except Exception as exc:
-            outcomes.append(exc)
-    return outcomes
-
-
 def _ok_record(clip: AudioClip) -> dict:
     return {
         "status": "ok",
@@ -277,7 +262,7 @@ def _ok_record(clip: AudioClip) -> dict:
     }
 
 
-def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: MatrixWriter, journal) -> None:
+def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: MatrixWriter, journal, bar) -> None:
     records: dict[int, dict] = {}
     good = []
     for row, (outcome, identity) in zip(rows, decoded, strict=True):
@@ -285,7 +270,8 @@ def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: M
             records[row] = {**_failure(sources[row], outcome, "decoding"), **identity}
         else:
             good.append((row, outcome, identity))
-    vectors = _embed_isolated(extractor, [clip.waveform for _, clip, _ in good]) if good else []
+    bar.advance(len(rows) - len(good))
+    vectors = embed_in_batches(extractor, [clip for _, clip, _ in good], bar) if good else []
     for (row, clip, identity), vector in zip(good, vectors, strict=True):
         if isinstance(vector, BaseException):
             records[row] = {**_failure(sources[row], vector, "inference"), **identity}
@@ -377,11 +363,9 @@ def extract_to_store(
 
 
 def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, progress) -> None:
-    from tqdm.auto import tqdm
-
     drop_torn_tail(root / _JOURNAL)
     hashes: dict = {}
-    bar = tqdm(total=len(rows), unit="file", disable=(None if progress is None else not progress))
+    bar = ExtractionBar(len(rows), progress)
     writer = MatrixWriter(root / _FEATURES)
     try:
         with open(root / _JOURNAL, "a", encoding="utf-8") as journal, ThreadPoolExecutor(workers) as pool:
@@ -394,8 +378,7 @@ def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, 
             for k, chunk in enumerate(chunks):
                 decoded = [f.result() for f in upcoming]
                 upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
-                _process_chunk(extractor, sources, chunk, decoded, writer, journal)
-                bar.update(len(chunk))
+                _process_chunk(extractor, sources, chunk, decoded, writer, journal, bar)
     finally:
         writer.close()
         bar.close()

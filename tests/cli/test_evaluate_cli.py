@@ -71,8 +71,9 @@ def test_no_arguments_shows_help():
 
 
 @pytest.mark.parametrize("prefix", [[], ["run"]])
-def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_path):
+def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_path, monkeypatch):
     out = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["audiosep-eval", "--task", "esc50"])  # what a shell would have passed
     result = _invoke(
         [
             *prefix,
@@ -95,6 +96,7 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
     data = json.loads((out / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.5 and data["leaky"] is False
     assert data["heads"]["logreg"]["device"] == "cpu" and data["device_requested"] == "cpu"
+    assert data["measured"]["command"] == "audiosep-eval --task esc50" and data["measured"]["backend"] == "precomputed"
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
 
 

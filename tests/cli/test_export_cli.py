@@ -7,6 +7,7 @@ full-encoder export is exercised in tests/export and tests/runtime/backends.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -158,3 +159,29 @@ def test_parity_with_default_backends_passes_here(tmp_path, monkeypatch):
                         ("fast", "fp32")}  # fmt: skip
     assert all(b["passed"] or b["skipped"] for b in report["backends"]), report["backends"]
     assert sum(b["passed"] is True for b in report["backends"]) >= 5
+
+
+@pytest.mark.slow  # a second export: about 30-60 s on two shared cores
+def test_onnx_export_prints_each_step_in_order_without_exporter_noise(tmp_path, monkeypatch, capfd):
+    """Progress on (as on a terminal): trace, convert, write, check, session, every verify case, save."""
+    import logging
+
+    from audiosep_kit.cli import _logging
+
+    monkeypatch.setattr(_logging, "progress_enabled", lambda enabled: True)
+    target = tmp_path / "steps.onnx"
+    try:
+        result = _invoke("onnx", *SMALL, "-o", str(target), "--sweep", "quick")
+    finally:
+        _logging.setup_progress(False)
+    assert result.exit_code == 0, result.output
+    steps = [
+        "onnx: tracing", "onnx: converting to ONNX", "onnx: writing", "onnx: onnx.checker", "onnx: opening",
+        *(f"onnx: verify case {k}/8" for k in range(1, 9)), f"saved {target}",
+    ]  # fmt: skip
+    positions = [result.stderr.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), result.stderr
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] onnx: tracing", result.stderr, re.M)
+    noise = result.stderr + capfd.readouterr().err
+    assert "torchvision is not installed" not in noise and "LeafSpec" not in noise
+    assert not logging.getLogger("torch.onnx._internal.exporter._registration").filters

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
@@ -226,3 +228,52 @@ def test_a_folder_walk_lists_what_it_did_not_take_and_exits_3(tmp_path):
     (folder / "loop.wav").unlink()
     result = CliRunner().invoke(main, [str(folder), "--out", str(tmp_path / "s2"), "--checkpoint", "random:0"])
     assert result.exit_code == 0, result.output  # only the README is left: listed, not a failure
+
+
+def _run_on_a_terminal(command: list[str], env: dict, timeout: float) -> str:
+    """Run ``command`` with stderr on a pseudo-terminal (120 columns); return what it drew there."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow  # a subprocess loading torch: about 30 s on two shared cores
+def test_the_bar_moves_before_the_first_chunk_is_committed(tmp_path):
+    """6 files, one 64-file chunk: on a terminal the bar shows 1/6 .. 5/6 before 6/6, with audio s/s."""
+    _write_clips(tmp_path / "audio", 6, seconds=2.0)
+    command = [
+        sys.executable, "-m", "audiosep_kit.cli.extract", str(tmp_path / "audio"), "--out", str(tmp_path / "store"),
+        "--checkpoint", "random:0", "--chunk-size", "64", "--batch-size", "1", "--layer", "block3",
+    ]  # fmt: skip
+    screen = _run_on_a_terminal(command, {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    done = screen.index("6/6")
+    assert re.search(r"\b[1-5]/6\b", screen[:done]), screen
+    assert "audio s/s" in screen

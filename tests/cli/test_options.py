@@ -117,6 +117,8 @@ def test_a_backend_list_entry_the_registry_lacks_is_refused_with_the_valid_ones(
         ("or pass task_root= (the per-task override)", "or pass --task-root (the per-task override)"),
         ("stft='fft' needs the Hann DFT", "stft='fft' needs the Hann DFT"),  # Python-only: left alone
         ("`backend` must be one of {'eager'}", "`--backend` must be one of {'eager'}"),
+        ("(folder /d/esc50, chosen by data_root=/d (--data-root));", "(folder /d/esc50, chosen by --data-root /d);"),
+        ("max_iter=100 in scikit-learn", "max_iter=100 in scikit-learn"),
     ],
 )
 def test_errors_shown_to_cli_users_spell_the_cli_options(python, cli):

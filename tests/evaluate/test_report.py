@@ -27,6 +27,8 @@ PROVENANCE = {
     "weights": {"sha256": "ab" * 32, "source": "x.ckpt", "random_weights": False},
     "backend": "eager",
     "executed": {"device": "cpu"},
+    "precision": "fp32",
+    "encoder": {"layer": "center", "pooling": "mean", "film": "none"},
 }
 
 
@@ -56,7 +58,7 @@ def test_summarize_mean_and_sample_std_over_partitions_and_seeds(results):
     assert out["logreg"]["macro_f1_mean"] == pytest.approx(0.8)
 
 
-def _report(results, protocol="folds", task=None, options=None):
+def _report(results, protocol="folds", task=None, options=None, command=None):
     from audiosep_kit.evaluate.tasks._task import Task
 
     task = task or Task(name="toy", label_names=("a", "b", "c"), protocol="folds", splits=("1", "2", "3"))
@@ -67,6 +69,7 @@ def _report(results, protocol="folds", task=None, options=None):
         seeds=[0, 1],
         options=options or EvalOptions(),
         provenance=PROVENANCE,
+        command=command,
     )
 
 
@@ -145,7 +148,7 @@ def test_table_shows_mean_and_std_in_percent(results):
 def test_read_results_refuses_unknown_versions(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"format_version": 99}))
-    with pytest.raises(ArtifactMismatchError, match=r"has format_version 99; this audiosep-kit reads \[1\]"):
+    with pytest.raises(ArtifactMismatchError, match=r"has format_version 99; this audiosep-kit reads \[1, 2\]"):
         read_results(path)
 
 
@@ -171,3 +174,61 @@ def test_devices_are_recorded_as_they_ran_per_head(tmp_path):
     assert data["heads"]["logreg"]["runs"][0]["device"] == "cpu"
     assert "device" not in data["protocol"]["options"]
     assert "- devices: requested cuda; heads ran on linear cuda:0, logreg cpu" in paths["markdown"].read_text()
+
+
+def test_every_report_says_what_was_measured(results, tmp_path):
+    """Command, layer, pooling, FiLM, backend, precision, weights identity and test sizes: JSON, CSV, MD."""
+    command = "audiosep-eval --task toy --layer center --backend eager"
+    paths = write_run_dir(_report(results, command=command), results, tmp_path / "run", ("a", "b", "c"))
+    m = read_results(paths["json"])["measured"]
+    assert m == {
+        "command": command, "layer": "center", "pooling": "mean", "film": "none", "backend": "eager",
+        "precision": "fp32", "weights_sha256": "ab" * 32, "weights_source": "x.ckpt", "random_weights": False,
+        "n_test": {"fold 1": 6, "fold 2": 6}, "n_test_total": 12,
+    }  # fmt: skip
+    frame = pd.read_csv(paths["csv"])
+    assert (frame["layer"] == "center").all() and (frame["backend"] == "eager").all()
+    assert (frame["precision"] == "fp32").all() and (frame["weights_sha256"] == "ab" * 32).all()
+    assert {"pooling", "film", "random_weights", "n_test"} <= set(frame.columns)
+    text = paths["markdown"].read_text()
+    for line in (
+        f"- command: `{command}`",
+        "- encoder: layer center, pooling mean, FiLM none",
+        "- engine: backend eager, precision fp32",
+        f"- weights: sha256 {'ab' * 32} from x.ckpt",
+        "- test set: 12 clips in total (fold 1 6, fold 2 6)",
+    ):
+        assert line in text
+
+
+def test_reports_of_format_1_are_still_read(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"format_version": 1, "heads": {}}))
+    assert read_results(path)["format_version"] == 1
+
+
+def test_absent_classes_are_the_rows_without_test_examples(tmp_path):
+    from audiosep_kit.evaluate._confusion import absent_classes, plot_confusion
+
+    matrix = np.array([[3, 1, 0], [0, 0, 0], [0, 2, 4]])
+    assert absent_classes(matrix).tolist() == [False, True, False]
+    plot_confusion(matrix, ("a", "b", "c"), tmp_path / "m.png", "toy / linear")
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tick_labels_grow_readable_with_many_classes(tmp_path):
+    from audiosep_kit.evaluate._confusion import figure_inches, plot_confusion, tick_fontsize
+
+    assert tick_fontsize(5) == 10 and tick_fontsize(50) >= 6
+    assert figure_inches(50) > figure_inches(10) >= 5
+    matrix = np.eye(50, dtype=int) * 2
+    plot_confusion(matrix, [f"class {i}" for i in range(50)], tmp_path / "big.png", "esc50 / linear")
+    assert (tmp_path / "big.png").stat().st_size > 0
+
+
+def test_png_title_carries_the_random_weights_and_leaky_warnings():
+    from audiosep_kit.evaluate._confusion import confusion_title
+
+    title = confusion_title("esc50", "linear", leaky=True, random_weights=True)
+    assert title.startswith("esc50 / linear") and "RANDOM WEIGHTS" in title and "LEAKY" in title
+    assert confusion_title("esc50", "linear", leaky=False, random_weights=False) == "esc50 / linear"

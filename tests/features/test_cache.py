@@ -100,6 +100,16 @@ def test_second_evaluation_reextracts_nothing(clips, tmp_path, store_module):
     assert first.key == second.key and (second.path / "cache.json").is_file()
 
 
+def test_a_cache_hit_is_announced(clips, tmp_path, store_module, caplog):
+    fx = FakeExtractor()
+    with caplog.at_level("INFO", logger="audiosep_kit.features"):
+        cached_features(fx, clips, tmp_path / "cache")
+        assert "features: extracting 3 clips into the cache" in caplog.text
+        caplog.clear()
+        hit = cached_features(fx, clips, tmp_path / "cache")
+    assert f"features: cache hit {hit.key[:16]} (3 clips), no extraction" in caplog.text
+
+
 @pytest.mark.parametrize("field", KEY_FIELDS)
 def test_any_key_change_reextracts(field, clips, tmp_path, store_module):
     cached_features(FakeExtractor(), clips, tmp_path / "cache")

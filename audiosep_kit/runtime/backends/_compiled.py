@@ -19,6 +19,7 @@ On CUDA, TF32 is off unless ``tf32=True`` (runtime.devices).
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -33,6 +34,7 @@ from audiosep_kit.runtime.backends._eager import TorchBackend
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: Dynamo's per-code-object ceiling, shared by all compile backends of a process (see above).
 _DYNAMO_LIMIT = 64
+_log = logging.getLogger(__name__)
 
 
 def _graph_count() -> int:
@@ -56,6 +58,8 @@ class CompiledBackend(TorchBackend):
         import torch._dynamo
 
         before = _graph_count()
+        if tuple(batch.shape) not in self.shapes_seen:
+            _log.info("compile: new shape %s; torch.compile may build a graph (tens of seconds)", batch.shape)
         start = time.perf_counter()
         with torch._dynamo.config.patch(recompile_limit=_DYNAMO_LIMIT, fail_on_recompile_limit_hit=True):
             out = super().run(batch)
@@ -64,6 +68,7 @@ class CompiledBackend(TorchBackend):
         if new:  # the call compiled: attribute its time to compilation
             self.graphs += new
             self.compile_s += time.perf_counter() - start
+            _log.info("compile: built %d graph(s) in %.1f s (%d so far)", new, time.perf_counter() - start, self.graphs)
             if self.graphs > self.recompile_limit:
                 raise BackendUnavailableError(
                     f"the compile backend built {self.graphs} graphs for {len(self.shapes_seen)} input shapes, "
