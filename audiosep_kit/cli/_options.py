@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,6 +62,14 @@ def encoder_options(fn: Callable) -> Callable:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def command_line() -> str:
+    """The command as the user typed it, for reports: the program name click knows (``audiosep-eval``,
+    or ``python -m audiosep_kit.cli.evaluate``) rather than the script's full path, then the arguments."""
+    ctx = click.get_current_context(silent=True)
+    program = ctx.find_root().info_name if ctx is not None else None
+    return " ".join([program or shlex.quote(Path(sys.argv[0]).name), shlex.join(sys.argv[1:])]).strip()
 
 
 def require_checkpoint(explicit: str | None) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from audiosep_kit.cli._options import (
     backend_option,
     cache_option,
     checkpoint_option,
+    command_line,
     device_option,
     encoder_options,
     model_path_option,
@@ -194,7 +193,7 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(
-        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=shlex.join(sys.argv)
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line()
     )
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
