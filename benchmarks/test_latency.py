@@ -59,6 +59,7 @@ def test_latency(
     latency = latency_summary(timed)
     benchmark.extra_info.update(
         mode=bench_mode.name,
+        layer=bench_mode.layer,
         backend=backend.name,
         precision=backend.precision,
         batch=batch,

@@ -165,8 +165,13 @@ def test_wrong_checkpoint_reports_error_without_traceback(tmp_path):
 
 def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
     """A real subprocess is SIGKILLed after its first committed chunks; the rerun finishes the job,
-    recomputes none of the recorded rows, and equals an uninterrupted run."""
-    _write_clips(tmp_path / "audio", 16)
+    recomputes none of the recorded rows, and equals an uninterrupted run.
+
+    The clips are a quarter second long: the encoder's compute per clip, not the kill, is what the
+    length costs, and eight chunks of two still leave six chunks to run when the kill lands. The
+    uninterrupted run is a third subprocess, started alongside the one that is killed: each runs on
+    one thread, so on two cores they overlap instead of adding their start-up and compute."""
+    _write_clips(tmp_path / "audio", 16, seconds=0.25)
     command = [
         sys.executable,
         "-m",
@@ -181,6 +186,10 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
         "--no-progress",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with (tmp_path / "clean.stderr").open("wb") as clean_stderr:
+        clean_run = subprocess.Popen(
+            [*command, "--out", str(tmp_path / "clean")], env=env, stdout=subprocess.DEVNULL, stderr=clean_stderr
+        )
     proc = subprocess.Popen(
         [*command, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -199,7 +208,7 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
     kept = np.array(before.features)[done.to_numpy()]
 
     subprocess.run([*command, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
-    subprocess.run([*command, "--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
+    assert clean_run.wait(timeout=240) == 0, (tmp_path / "clean.stderr").read_text()
     resumed, clean = FeatureStore.open(tmp_path / "killed"), FeatureStore.open(tmp_path / "clean")
     assert resumed.complete and resumed.manifest["counts"] == {"ok": 16}
     assert resumed.manifest["last_run"]["rows_processed"] == 16 - done.sum()
