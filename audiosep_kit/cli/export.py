@@ -224,12 +224,12 @@ def _echo_parity(results) -> None:
                 s.get("max_abs"),
                 s.get("max_rel"),
                 s.get("min_cosine"),
-                s.get("argmax_agreement"),
+                None if s.get("argmax_agreement") is None else 100 * s["argmax_agreement"],
                 verdict,
             ]
         )
-    headers = ["backend", "prec", "max abs", "max rel", "min cos", "argmax", "verdict"]
-    click.echo(format_table(rows, headers, formats=["", "", ".3g", ".3g", ".9f", ".3f", ""]))
+    headers = ["backend", "prec", "max abs", "max rel", "min cos", "argmax %", "verdict"]
+    click.echo(format_table(rows, headers, formats=["", "", ".3g", ".3g", ".9f", ".1f", ""]))
 
 
 @main.command("parity", context_settings=_CONTEXT)
