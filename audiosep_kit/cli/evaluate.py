@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     CommaList,
     backend_option,
+    backends_option,
     cache_option,
     checkpoint_option,
     command_line,
@@ -41,12 +43,17 @@ from audiosep_kit.evaluate import (
     RunConfig,
     evaluate_extracted,
     evaluate_precomputed,
+    evaluate_suite,
     format_table,
+    resolve_task_list,
 )
 from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS, run_name
 from audiosep_kit.features import extract_to_store
 
-__all__ = ["main", "run", "eval_options", "run_from_options"]
+__all__ = ["EXIT_INCOMPLETE", "main", "run", "eval_options", "run_from_options"]
+
+#: Exit status of a suite run (--task all, --backends) in which some task could not be evaluated.
+EXIT_INCOMPLETE = 3
 
 
 def _task_names() -> str:
@@ -55,7 +62,7 @@ def _task_names() -> str:
 
 def _complete_task(ctx, param, incomplete: str) -> list[str]:
     """Shell completion of --task: the registered names (csv:PATH and folder:DIR are typed out)."""
-    return [name for name in (*TASKS, "csv:", "folder:") if name.startswith(incomplete)]
+    return [name for name in (*TASKS, "all", "csv:", "folder:") if name.startswith(incomplete)]
 
 
 def list_tasks() -> str:
@@ -83,7 +90,8 @@ def eval_options(fn: Callable) -> Callable:
             default=None,
             shell_complete=_complete_task,
             help=f"Task: {_task_names()}; or your own data: csv:LABELS.csv (path,label[,split|fold][,group]) or "
-            "folder:DIR (one sub-folder per class), see docs/custom-datasets.md. --list-tasks describes them.",
+            "folder:DIR (one sub-folder per class), see docs/custom-datasets.md; or several: 'all' (every family "
+            "found under --data-root) or a comma list, with one cross-task table. --list-tasks describes them.",
         ),
         click.option(
             "--list-tasks",
@@ -132,6 +140,11 @@ def eval_options(fn: Callable) -> Callable:
         output_option(required=False, dir_okay=True, help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         device_option("Device for extraction and torch heads; cuda without CUDA is an error."),
         backend_option,
+        backends_option(
+            None,
+            "Evaluate with each of these backends (same splits and seeds) and add their difference to eager; "
+            "replaces --backend/--precision.",
+        ),
         model_path_option,
         cache_option,
         progress_option,
@@ -186,6 +199,49 @@ def _extract(extractor, sources, out_dir, *, progress: bool | None):
     return extract_to_store(extractor, list(sources), out_dir, progress=progress)
 
 
+def _extraction(kw: dict, backend: str | None = None) -> ExtractionConfig:
+    """The extraction these options ask for; ``backend`` ('name:precision') overrides --backend/--precision."""
+    name, precision = backend.split(":") if backend else (kw["backend"], kw["precision"])
+    return ExtractionConfig(
+        checkpoint=require_checkpoint(kw["checkpoint"]), backend=name, device=kw["device"],
+        film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
+        pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
+        precision=precision, export_cache=kw["cache_dir"],
+    )  # fmt: skip
+
+
+def _features_cache(kw: dict) -> Path | None:
+    return None if kw["cache_dir"] is None else kw["cache_dir"] / "features"
+
+
+def _run_suite(config: RunConfig, kw: dict) -> None:
+    """Several tasks (--task all, --task a,b) and/or several backends (--backends): one cross-task table."""
+    for option, given in (("--features", kw["features"]), ("--task-root", kw["task_root"]),
+                          ("--model-path", kw["model_path"])):  # fmt: skip
+        if given is not None:
+            raise click.UsageError(
+                f"{option} names one task's or one backend's input; it cannot go with several tasks "
+                "(--task all, --task a,b) or --backends. Run that task on its own."
+            )
+    tasks = resolve_task_list(kw["task"], kw["data_root"])
+    labels = kw["backends"] or (f"{kw['backend']}:{kw['precision']}",)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = kw["out"] or Path("runs") / f"suite_{kw['protocol']}_{stamp}"
+    click.echo(f"suite: {len(tasks)} task(s) {', '.join(tasks)} x backend(s) {', '.join(labels)} -> {out}", err=True)
+    suite = evaluate_suite(
+        tasks, [_extraction(kw, label) for label in labels], config, out, data_root=kw["data_root"],
+        allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw), progress=_progress,
+        extract=functools.partial(_extract, progress=kw["progress"]),
+    )  # fmt: skip
+    click.echo(suite.paths["markdown"].read_text())
+    for entry in suite.entries:
+        if entry.status != "ok":
+            click.echo(f"{entry.status}: {entry.task} ({entry.backend}): {entry.reason}", err=True)
+    click.echo(f"wrote {out}/suite.md, suite.csv, suite.json, suite_<head>.png and one run folder per task")
+    if not suite.complete:
+        sys.exit(EXIT_INCOMPLETE)
+
+
 def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
     setup_progress(kw["progress"])
@@ -195,6 +251,9 @@ def run_from_options(**kw) -> None:
     config = RunConfig(
         heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line()
     )
+    if kw["task"] == "all" or "," in kw["task"] or kw["backends"]:
+        _run_suite(config, kw)
+        return
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
@@ -202,16 +261,8 @@ def run_from_options(**kw) -> None:
             kw["features"], kw["task"], config, allow_missing=kw["allow_missing"], **common
         )
     else:
-        cache = kw["cache_dir"]
-        extraction = ExtractionConfig(
-            checkpoint=require_checkpoint(kw["checkpoint"]), backend=kw["backend"], device=kw["device"],
-            film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
-            pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
-            precision=kw["precision"], export_cache=cache,
-        )  # fmt: skip
-        features_cache = None if cache is None else cache / "features"
         evaluation = evaluate_extracted(
-            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache,
+            kw["task"], _extraction(kw), config, allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw),
             extract=functools.partial(_extract, progress=kw["progress"]), **common,
         )  # fmt: skip
     click.echo(format_table(evaluation.report))

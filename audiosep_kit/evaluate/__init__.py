@@ -20,6 +20,7 @@ from audiosep_kit.evaluate._runner import (
     evaluate_features,
     evaluate_precomputed,
 )
+from audiosep_kit.evaluate._suite import SUITE_FAMILIES, Suite, SuiteEntry, evaluate_suite, resolve_task_list
 
 __all__ = [
     "DEMO_WORDS",
@@ -39,6 +40,9 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "SCORES",
+    "SUITE_FAMILIES",
+    "Suite",
+    "SuiteEntry",
     "align_to_examples",
     "build_report",
     "compute_scores",
@@ -47,12 +51,14 @@ __all__ = [
     "evaluate_extracted",
     "evaluate_features",
     "evaluate_precomputed",
+    "evaluate_suite",
     "format_table",
     "get_head_spec",
     "load_precomputed",
     "make_demo_dataset",
     "make_head",
     "read_results",
+    "resolve_task_list",
     "score_names",
     "write_run_dir",
 ]
