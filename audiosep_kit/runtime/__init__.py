@@ -13,7 +13,7 @@ from audiosep_kit.runtime._extractor import (
     read_condition,
     run_grouped,
 )
-from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes
+from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes, tap_stride
 from audiosep_kit.runtime.backends import (
     BACKENDS,
     Backend,
@@ -44,4 +44,5 @@ __all__ = [
     "read_condition",
     "register_backend",
     "run_grouped",
+    "tap_stride",
 ]

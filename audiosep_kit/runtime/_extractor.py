@@ -147,6 +147,24 @@ class FeatureExtractor:
         )
         tiling = Tiling() if window_seconds is None else Tiling.from_seconds(window_seconds)
         weights = load_weights(checkpoint, trust_pickle=trust_pickle)
+        return cls.from_weights(
+            weights, config, backend, device, batch_size=batch_size, tiling=tiling, **backend_options
+        )
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: LoadedWeights,
+        config: EncoderConfig,
+        backend: str = "eager",
+        device: str = "cpu",
+        *,
+        batch_size: int = 8,
+        tiling: Tiling | None = None,
+        **backend_options,
+    ) -> FeatureExtractor:
+        """Build the ``backend`` on weights already loaded, so several encoder configurations (or
+        devices) share one read of the checkpoint; otherwise as :meth:`from_checkpoint`."""
         engine = make_backend(backend, weights, config, device, **backend_options)
         map_backend = None
         if "model_path" not in backend_options:
