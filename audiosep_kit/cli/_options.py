@@ -65,11 +65,14 @@ def encoder_options(fn: Callable) -> Callable:
 
 
 def command_line() -> str:
-    """The command as the user typed it, for reports: the program name click knows (``audiosep-eval``,
-    or ``python -m audiosep_kit.cli.evaluate``) rather than the script's full path, then the arguments."""
+    """The command as the user typed it, for reports: the program's name (``audiosep-eval``), not its
+    full path; under ``python -m`` (argv[0] is the module's file) the name click gives it
+    (``python -m audiosep_kit.cli.evaluate``). Then the arguments, quoted for a shell."""
+    program = shlex.quote(Path(sys.argv[0]).name)
     ctx = click.get_current_context(silent=True)
-    program = ctx.find_root().info_name if ctx is not None else None
-    return " ".join([program or shlex.quote(Path(sys.argv[0]).name), shlex.join(sys.argv[1:])]).strip()
+    if program.endswith(".py") and ctx is not None and ctx.find_root().info_name:
+        program = str(ctx.find_root().info_name)
+    return " ".join([program, shlex.join(sys.argv[1:])]).strip()
 
 
 def require_checkpoint(explicit: str | None) -> str:
