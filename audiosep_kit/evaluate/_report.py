@@ -11,6 +11,9 @@ ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head 
 logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
 deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
 for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
+``floor`` (``evaluate._floors``) holds what constant predictions score on the same test rows, summarised
+like a head: ``majority`` for every task, ``constant_normal`` for ICBHI; the tables show them as rows
+under the heads ("constant 'normal' floor"). Reports written before it have no ``floor`` key.
 """
 
 from __future__ import annotations
@@ -116,9 +119,11 @@ def build_report(
     options: EvalOptions,
     provenance: dict,
     command: str | None = None,
+    floor: dict | None = None,
 ) -> dict:
     """The results.json document. ``provenance`` describes the features (see runner.provenance_*);
-    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``)."""
+    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``); ``floor`` is
+    ``evaluate._floors.floor_scores`` of the same partitions (the runner always passes it)."""
     names = score_names(task.scores)
     summary = summarize(results, names)
     heads = {}
@@ -145,6 +150,7 @@ def build_report(
         "provenance": provenance,
         "versions": package_versions(),
         "heads": heads,
+        "floor": floor or {},
     }
 
 
@@ -204,9 +210,18 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def floor_label(block: dict) -> str:
+    """The table row of a floor: its name, and the class it predicts when that is one class everywhere."""
+    predicted = set((block.get("predicts") or {}).values())
+    if block["name"].startswith("majority") and len(predicted) == 1:
+        return f"{block['name']} ({predicted.pop()!r})"
+    return block["name"]
+
+
 def _score_table(report: dict, *, markdown: bool = False) -> str:
     names = report["task"]["scores"]
     rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    rows += [[floor_label(b), b["n_runs"], *(_cell(b, n) for n in names)] for b in report.get("floor", {}).values()]
     return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
 
 
@@ -229,6 +244,11 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         _score_table(report, markdown=True),
     ]
     out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
+    if report.get("floor"):
+        out += [
+            "Floors: a constant prediction scored on the same test rows, no features (majority: the most "
+            "frequent training class of each partition)."
+        ]
     for head, image in images.items():
         out += ["", f"![confusion matrix, {head}]({image})"]
     return "\n".join(out) + "\n"

@@ -21,6 +21,7 @@ import numpy as np
 
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError, StoreError
+from audiosep_kit.evaluate._floors import floor_scores
 from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, labels_as_ids, load_precomputed
 from audiosep_kit.evaluate._preflight import check_examples
@@ -99,9 +100,11 @@ def evaluate_features(
         X, examples, task, heads=config.heads, seeds=config.seeds, protocol=config.protocol,
         options=config.options, progress=progress,
     )  # fmt: skip
+    partitions = [part for seed in config.seeds for part in protocol.partitions(examples, task, seed, config.options)]
+    floor = floor_scores(np.array([e.label for e in examples]), partitions, task)
     report = build_report(
         results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance,
-        command=config.command,
+        command=config.command, floor=floor,
     )  # fmt: skip
     paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
     return Evaluation(report, results, paths)

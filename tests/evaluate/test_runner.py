@@ -56,6 +56,7 @@ def test_evaluate_features_writes_the_run_folder(toy, fold_task, tmp_path):
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.8 and data["heads"]["logreg"]["n_runs"] == 5
     assert data["provenance"] == {"source": "test"}
+    assert data["floor"]["majority"]["n_runs"] == 5 and data["floor"]["majority"]["accuracy_mean"] < 0.5
 
 
 def _save_features(path: Path, X: np.ndarray, labels) -> Path:
