@@ -156,6 +156,12 @@ def eval_options(fn: Callable) -> Callable:
             help="Early-stopping patience in epochs (on validation accuracy).",
         ),
         click.option(
+            "--embedding-map/--no-embedding-map",
+            default=True,
+            show_default=True,
+            help="Draw a t-SNE (UMAP with umap-learn) map of the features by class in the run folder.",
+        ),
+        click.option(
             "--refit/--no-refit",
             default=False,
             show_default=True,
@@ -193,8 +199,9 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(
-        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line()
-    )
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line(),
+        embedding_map=kw["embedding_map"],
+    )  # fmt: skip
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:

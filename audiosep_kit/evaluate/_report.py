@@ -32,6 +32,7 @@ from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.evaluate._confusion import confusion_title, plot_confusion
+from audiosep_kit.evaluate._embedding_map import write_embedding_map
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
 from audiosep_kit.evaluate.tasks._task import Task
@@ -225,7 +226,7 @@ def _score_table(report: dict, *, markdown: bool = False) -> str:
     return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
 
 
-def _markdown(report: dict, images: dict[str, str]) -> str:
+def _markdown(report: dict, images: dict[str, str], embedding: Path | None = None) -> str:
     prov = report["provenance"]
     weights = prov.get("weights", {})
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
@@ -251,6 +252,8 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         ]
     for head, image in images.items():
         out += ["", f"![confusion matrix, {head}]({image})"]
+    if embedding is not None:
+        out += ["", f"![2-D map of the features by class]({embedding.name})"]
     return "\n".join(out) + "\n"
 
 
@@ -268,9 +271,19 @@ def _measured_lines(m: dict) -> list[str]:
 
 
 def write_run_dir(
-    report: dict, results: Sequence[RunResult], out_dir: str | Path, label_names: Sequence[str]
+    report: dict,
+    results: Sequence[RunResult],
+    out_dir: str | Path,
+    label_names: Sequence[str],
+    *,
+    features: np.ndarray | None = None,
+    labels: Sequence[int] | None = None,
 ) -> dict[str, Path]:
-    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths."""
+    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths.
+
+    With ``features`` (N, D) and their (N,) ``labels`` it also draws the embedding map
+    (``evaluate._embedding_map``: ``embedding_tsne.png`` or ``embedding_umap.png``, key ``embedding_map``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = {}
@@ -281,11 +294,17 @@ def write_run_dir(
         title = confusion_title(report["task"]["name"], head, leaky=report["leaky"], random_weights=random)
         plot_confusion(matrix, label_names, out / name, title)
         images[head] = name
+    extra: dict[str, Path] = {}
+    if features is not None and labels is not None:
+        embedding = write_embedding_map(
+            features, labels, label_names, out, task=report["task"]["name"], measured=report["measured"]
+        )
+        extra = {"embedding_map": embedding} if embedding is not None else {}
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
     atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
     _csv_frame(report).to_csv(paths["csv"], index=False)
-    atomic_write_text(paths["markdown"], _markdown(report, images))
-    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}}
+    atomic_write_text(paths["markdown"], _markdown(report, images, extra.get("embedding_map")))
+    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}, **extra}
 
 
 def read_results(path: str | Path) -> dict:

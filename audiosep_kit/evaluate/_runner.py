@@ -46,6 +46,8 @@ class RunConfig:
     protocol: str = "official"
     options: EvalOptions = field(default_factory=EvalOptions)
     command: str | None = None  # the command line, recorded in every report (the CLI fills it)
+    #: Draw the 2-D map of the features by class in the run folder (t-SNE: ~10-20 s for 2000 clips).
+    embedding_map: bool = True
 
     def __post_init__(self) -> None:
         if not self.heads:
@@ -106,7 +108,11 @@ def evaluate_features(
         results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance,
         command=config.command, floor=floor,
     )  # fmt: skip
-    paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        labels = [e.label for e in examples]
+        features = X if config.embedding_map else None
+        paths = write_run_dir(report, results, out_dir, task.label_names, features=features, labels=labels)
     return Evaluation(report, results, paths)
 
 

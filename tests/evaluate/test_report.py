@@ -267,3 +267,14 @@ def test_reports_without_a_floor_still_print():
     assert report["floor"] == {} and "floor" not in format_table(report)
     del report["floor"]
     assert "linear" in format_table(report)
+
+
+def test_run_folder_gets_the_embedding_map_when_given_features(results, tmp_path):
+    """With features and labels the map is drawn beside the confusion matrices and shown in summary.md."""
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    labels = np.arange(30) % 3
+    report = _report(results)
+    paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"), features=X, labels=labels)
+    assert paths["embedding_map"] == tmp_path / "run" / "embedding_tsne.png"
+    assert paths["embedding_map"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![2-D map of the features by class](embedding_tsne.png)" in paths["markdown"].read_text()
