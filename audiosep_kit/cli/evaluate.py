@@ -169,6 +169,12 @@ def eval_options(fn: Callable) -> Callable:
             help="Early-stopping patience in epochs (on validation accuracy).",
         ),
         click.option(
+            "--embedding-map/--no-embedding-map",
+            default=True,
+            show_default=True,
+            help="Draw a t-SNE (UMAP with umap-learn) map of the features by class in the run folder.",
+        ),
+        click.option(
             "--refit/--no-refit",
             default=False,
             show_default=True,
@@ -249,8 +255,9 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(
-        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line()
-    )
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line(),
+        embedding_map=kw["embedding_map"],
+    )  # fmt: skip
     if kw["task"] == "all" or "," in kw["task"] or kw["backends"]:
         _run_suite(config, kw)
         return

@@ -11,6 +11,9 @@ ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head 
 logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
 deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
 for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
+``floor`` (``evaluate._floors``) holds what constant predictions score on the same test rows, summarised
+like a head: ``majority`` for every task, ``constant_normal`` for ICBHI; the tables show them as rows
+under the heads ("constant 'normal' floor"). Reports written before it have no ``floor`` key.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.evaluate._confusion import confusion_title, plot_confusion
+from audiosep_kit.evaluate._embedding_map import write_embedding_map
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
 from audiosep_kit.evaluate.tasks._task import Task
@@ -116,9 +120,11 @@ def build_report(
     options: EvalOptions,
     provenance: dict,
     command: str | None = None,
+    floor: dict | None = None,
 ) -> dict:
     """The results.json document. ``provenance`` describes the features (see runner.provenance_*);
-    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``)."""
+    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``); ``floor`` is
+    ``evaluate._floors.floor_scores`` of the same partitions (the runner always passes it)."""
     names = score_names(task.scores)
     summary = summarize(results, names)
     heads = {}
@@ -145,6 +151,7 @@ def build_report(
         "provenance": provenance,
         "versions": package_versions(),
         "heads": heads,
+        "floor": floor or {},
     }
 
 
@@ -204,13 +211,22 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def floor_label(block: dict) -> str:
+    """The table row of a floor: its name, and the class it predicts when that is one class everywhere."""
+    predicted = set((block.get("predicts") or {}).values())
+    if block["name"].startswith("majority") and len(predicted) == 1:
+        return f"{block['name']} ({predicted.pop()!r})"
+    return block["name"]
+
+
 def _score_table(report: dict, *, markdown: bool = False) -> str:
     names = report["task"]["scores"]
     rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    rows += [[floor_label(b), b["n_runs"], *(_cell(b, n) for n in names)] for b in report.get("floor", {}).values()]
     return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
 
 
-def _markdown(report: dict, images: dict[str, str]) -> str:
+def _markdown(report: dict, images: dict[str, str], embedding: Path | None = None) -> str:
     prov = report["provenance"]
     weights = prov.get("weights", {})
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
@@ -229,8 +245,15 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         _score_table(report, markdown=True),
     ]
     out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
+    if report.get("floor"):
+        out += [
+            "Floors: a constant prediction scored on the same test rows, no features (majority: the most "
+            "frequent training class of each partition)."
+        ]
     for head, image in images.items():
         out += ["", f"![confusion matrix, {head}]({image})"]
+    if embedding is not None:
+        out += ["", f"![2-D map of the features by class]({embedding.name})"]
     return "\n".join(out) + "\n"
 
 
@@ -248,9 +271,19 @@ def _measured_lines(m: dict) -> list[str]:
 
 
 def write_run_dir(
-    report: dict, results: Sequence[RunResult], out_dir: str | Path, label_names: Sequence[str]
+    report: dict,
+    results: Sequence[RunResult],
+    out_dir: str | Path,
+    label_names: Sequence[str],
+    *,
+    features: np.ndarray | None = None,
+    labels: Sequence[int] | None = None,
 ) -> dict[str, Path]:
-    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths."""
+    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths.
+
+    With ``features`` (N, D) and their (N,) ``labels`` it also draws the embedding map
+    (``evaluate._embedding_map``: ``embedding_tsne.png`` or ``embedding_umap.png``, key ``embedding_map``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = {}
@@ -261,11 +294,17 @@ def write_run_dir(
         title = confusion_title(report["task"]["name"], head, leaky=report["leaky"], random_weights=random)
         plot_confusion(matrix, label_names, out / name, title)
         images[head] = name
+    extra: dict[str, Path] = {}
+    if features is not None and labels is not None:
+        embedding = write_embedding_map(
+            features, labels, label_names, out, task=report["task"]["name"], measured=report["measured"]
+        )
+        extra = {"embedding_map": embedding} if embedding is not None else {}
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
     atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
     _csv_frame(report).to_csv(paths["csv"], index=False)
-    atomic_write_text(paths["markdown"], _markdown(report, images))
-    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}}
+    atomic_write_text(paths["markdown"], _markdown(report, images, extra.get("embedding_map")))
+    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}, **extra}
 
 
 def read_results(path: str | Path) -> dict:

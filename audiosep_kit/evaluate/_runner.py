@@ -21,6 +21,7 @@ import numpy as np
 
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError, StoreError
+from audiosep_kit.evaluate._floors import floor_scores
 from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, labels_as_ids, load_precomputed
 from audiosep_kit.evaluate._preflight import check_examples
@@ -45,6 +46,8 @@ class RunConfig:
     protocol: str = "official"
     options: EvalOptions = field(default_factory=EvalOptions)
     command: str | None = None  # the command line, recorded in every report (the CLI fills it)
+    #: Draw the 2-D map of the features by class in the run folder (t-SNE: ~10-20 s for 2000 clips).
+    embedding_map: bool = True
 
     def __post_init__(self) -> None:
         if not self.heads:
@@ -99,11 +102,17 @@ def evaluate_features(
         X, examples, task, heads=config.heads, seeds=config.seeds, protocol=config.protocol,
         options=config.options, progress=progress,
     )  # fmt: skip
+    partitions = [part for seed in config.seeds for part in protocol.partitions(examples, task, seed, config.options)]
+    floor = floor_scores(np.array([e.label for e in examples]), partitions, task)
     report = build_report(
         results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance,
-        command=config.command,
+        command=config.command, floor=floor,
     )  # fmt: skip
-    paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        labels = [e.label for e in examples]
+        features = X if config.embedding_map else None
+        paths = write_run_dir(report, results, out_dir, task.label_names, features=features, labels=labels)
     return Evaluation(report, results, paths)
 
 

@@ -190,6 +190,9 @@ def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, t
     assert seen["extraction"].checkpoint == "random:0" and seen["extraction"].pad_to_32 is True
     assert seen["data_root"] == tmp_path / "data"
     assert seen["config"].heads == ("linear", "mlp3", "logreg") and seen["config"].protocol == "official"
+    assert seen["config"].embedding_map is True
+    assert _invoke(["--task", "speechcommands-v2", "--no-embedding-map"], env=env).exit_code == 0
+    assert seen["config"].embedding_map is False
 
 
 def test_missing_checkpoint_names_the_flag_and_the_variable(monkeypatch, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -58,7 +59,7 @@ def test_summarize_mean_and_sample_std_over_partitions_and_seeds(results):
     assert out["logreg"]["macro_f1_mean"] == pytest.approx(0.8)
 
 
-def _report(results, protocol="folds", task=None, options=None, command=None):
+def _report(results, protocol="folds", task=None, options=None, command=None, floor=None):
     from audiosep_kit.evaluate.tasks._task import Task
 
     task = task or Task(name="toy", label_names=("a", "b", "c"), protocol="folds", splits=("1", "2", "3"))
@@ -70,6 +71,7 @@ def _report(results, protocol="folds", task=None, options=None, command=None):
         options=options or EvalOptions(),
         provenance=PROVENANCE,
         command=command,
+        floor=floor,
     )
 
 
@@ -232,3 +234,47 @@ def test_png_title_carries_the_random_weights_and_leaky_warnings():
     title = confusion_title("esc50", "linear", leaky=True, random_weights=True)
     assert title.startswith("esc50 / linear") and "RANDOM WEIGHTS" in title and "LEAKY" in title
     assert confusion_title("esc50", "linear", leaky=False, random_weights=False) == "esc50 / linear"
+
+
+def test_icbhi_floor_is_in_the_json_and_a_row_of_every_table(tmp_path):
+    """The constant-'normal' floor (Sp 100, Se 0, Score 50) and the majority floor sit under the heads."""
+    from audiosep_kit.evaluate._floors import floor_scores
+    from audiosep_kit.evaluate._protocols import Partition
+    from audiosep_kit.evaluate.tasks import TASKS
+
+    task = TASKS["icbhi"]
+    labels = np.array([0, 0, 1, 0, 0, 1, 2, 3])
+    part = Partition("official split", np.arange(3), np.array([], dtype=np.int64), np.arange(3, 8), "none")
+    base = _result("linear", "official split", 0, 0.6)
+    scores = {**base.scores, "icbhi_score": 0.55, "sp": 0.6}
+    results = [dataclasses.replace(base, scores=scores, confusion=np.eye(4, dtype=int))]
+    report = _report(results, protocol="split", task=task, floor=floor_scores(labels, [part], task))
+    paths = write_run_dir(report, results, tmp_path / "run", task.label_names)
+    floor = read_results(paths["json"])["floor"]
+    assert set(floor) == {"majority", "constant_normal"}
+    assert (floor["constant_normal"]["icbhi_score_mean"], floor["constant_normal"]["sp_mean"]) == (0.5, 1.0)
+    assert floor["constant_normal"]["se_mean"] == 0.0 and floor["constant_normal"]["accuracy_mean"] == 0.4
+    row = r"constant 'normal' floor[ |]+1[ |]+50\.0 ± 0\.0[ |]+0\.0 ± 0\.0[ |]+100\.0 ± 0\.0[ |]+40\.0 ± 0\.0"
+    for text in (format_table(report), paths["markdown"].read_text()):
+        assert re.search(row, text), text
+        assert "majority-class floor ('normal')" in text
+        assert text.index("linear") < text.index("constant 'normal' floor")
+
+
+def test_reports_without_a_floor_still_print():
+    """A report built without floors (or read from an older run) has an empty block and no floor rows."""
+    report = _report([_result("linear", "fold 1", 0, 0.7)])
+    assert report["floor"] == {} and "floor" not in format_table(report)
+    del report["floor"]
+    assert "linear" in format_table(report)
+
+
+def test_run_folder_gets_the_embedding_map_when_given_features(results, tmp_path):
+    """With features and labels the map is drawn beside the confusion matrices and shown in summary.md."""
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    labels = np.arange(30) % 3
+    report = _report(results)
+    paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"), features=X, labels=labels)
+    assert paths["embedding_map"] == tmp_path / "run" / "embedding_tsne.png"
+    assert paths["embedding_map"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![2-D map of the features by class](embedding_tsne.png)" in paths["markdown"].read_text()

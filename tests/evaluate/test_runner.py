@@ -52,10 +52,22 @@ def test_evaluate_features_writes_the_run_folder(toy, fold_task, tmp_path):
     evaluation = evaluate_features(
         X, toy.fold_examples(y), fold_task, config, provenance={"source": "test"}, out_dir=tmp_path / "run"
     )
-    assert {"json", "csv", "markdown", "confusion_logreg"} <= set(evaluation.paths)
+    assert {"json", "csv", "markdown", "confusion_logreg", "embedding_map"} <= set(evaluation.paths)
+    assert evaluation.paths["embedding_map"] == tmp_path / "run" / "embedding_tsne.png"
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.8 and data["heads"]["logreg"]["n_runs"] == 5
     assert data["provenance"] == {"source": "test"}
+    assert data["floor"]["majority"]["n_runs"] == 5 and data["floor"]["majority"]["accuracy_mean"] < 0.5
+
+
+def test_embedding_map_can_be_skipped(toy, split_task, tmp_path):
+    """RunConfig(embedding_map=False): the run folder has no map (and the run spends no time on one)."""
+    X, y = toy.blobs(n_per_class=10, shift=3.0)
+    config = RunConfig(heads=("logreg",), seeds=(0,), options=FAST, embedding_map=False)
+    evaluation = evaluate_features(
+        X, toy.split_examples(y), split_task, config, provenance={"source": "test"}, out_dir=tmp_path / "run"
+    )
+    assert "embedding_map" not in evaluation.paths and not list((tmp_path / "run").glob("embedding_*.png"))
 
 
 def _save_features(path: Path, X: np.ndarray, labels) -> Path:
