@@ -315,3 +315,39 @@ def test_default_run_folder_of_a_csv_task_is_file_system_safe(own_data, tmp_path
     monkeypatch.setattr(cli_evaluate, "evaluate_extracted", fake)
     assert _invoke(["--task", f"csv:{own_data / 'labels.csv'}", "--checkpoint", "random:0"]).exit_code == 0
     assert seen["out_dir"].name.startswith("csv-labels_official_")
+
+
+def test_several_tasks_refuse_inputs_that_belong_to_one(features, data_root):
+    result = CliRunner().invoke(main, ["--task", "all", "--features", str(features), "--data-root", str(data_root)])
+    assert result.exit_code == 2 and "--features names one task's or one backend's input" in result.output
+
+
+def test_task_all_without_any_dataset_folder_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["--task", "all", "--data-root", str(empty), "--checkpoint", "random:0"])
+    assert result.exit_code == 2 and "--task all found no dataset folder" in result.output
+
+
+@pytest.mark.slow
+def test_backends_and_tasks_in_one_run_write_the_cross_task_table_and_resume(tmp_path):
+    """Two backends on the demo words: one table with fast's difference to eager; a rerun reads both back."""
+    from audiosep_kit.evaluate import make_demo_dataset
+
+    root = make_demo_dataset(tmp_path / "data", per_word=6)
+    args = ["--task", "demo-words", "--backends", "eager,fast", "--data-root", str(root), "--checkpoint", "random:0",
+            "--heads", "logreg", "--no-embedding-map", "--cache-dir", str(tmp_path / "cache"),
+            "-o", str(tmp_path / "s")]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    document = json.loads((tmp_path / "s" / "suite.json").read_text())
+    assert [(e["backend"], e["status"], e["reused"]) for e in document["entries"]] == [
+        ("eager:fp32", "ok", False), ("fast:fp32", "ok", False)
+    ]  # fmt: skip
+    fast = next(r for r in document["rows"] if r["backend"] == "fast:fp32")
+    assert fast["delta_vs_eager_points"] is not None and abs(fast["delta_vs_eager_points"]) < 1e-6  # fp32: same
+    assert "RANDOM WEIGHTS" in (tmp_path / "s" / "suite.md").read_text()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    reread = json.loads((tmp_path / "s" / "suite.json").read_text())
+    assert all(e["reused"] for e in reread["entries"])
