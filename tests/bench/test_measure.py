@@ -72,7 +72,8 @@ def test_load_clips_loops_and_reuses_files(tmp_path):
 
 
 def test_backend_spec_parsing():
-    assert bench.BackendSpec.parse("fast") == bench.BackendSpec("fast", "bf16")
+    assert bench.BackendSpec.parse("fast") == bench.BackendSpec("fast", "fp32")  # reduced precision only when asked
+    assert bench.BackendSpec.parse("fast:bf16").options() == {"precision": "bf16"}
     assert bench.BackendSpec.parse("onnx:fp16").options() == {"precision": "fp16"}
     assert bench.BackendSpec.parse("eager").options() == {}
     with pytest.raises(ConfigError, match=r"backend .eager. offers \[.fp32.\]; got .eager:bf16."):
