@@ -19,6 +19,7 @@ state (0): it is part of the protocol, the same for every seed. The seed project
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -149,22 +150,25 @@ def carve_validation(
     """Split ``rows`` into (train, val) so that no group straddles them, stratified by label.
 
     The first of ``round(1 / val_fraction)`` folds is the validation set; the random state is fixed
-    (0): the carved validation set is part of the protocol, not of a seed.
+    (0): the carved validation set is part of the protocol, not of a seed. Fewer folds on tiny data
+    sets, and classes too rare to reach every fold, are said in the returned description (scikit-learn's
+    warning about the latter is not repeated on stderr).
     """
     labels = np.array([examples[i].label for i in rows])
     groups = [examples[i].group for i in rows]
     wanted = max(2, round(1.0 / val_fraction))
     n_splits = _n_splits(labels, groups, wanted)
-    fewer = "" if n_splits == wanted else f" (1/{wanted} wanted; too few rows per class or group)"
-    if all(g is not None for g in groups):
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
-        tr, va = next(splitter.split(rows, labels, groups=groups))
-        how = f"carved by group (StratifiedGroupKFold, 1/{n_splits}{fewer}, random_state=0)"
-    else:
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
-        tr, va = next(splitter.split(rows, labels))
-        how = f"carved stratified, no groups (StratifiedKFold, 1/{n_splits}{fewer}, random_state=0)"
-    return rows[tr], rows[va], how
+    notes = "" if n_splits == wanted else f" (1/{wanted} wanted; too few rows per class or group)"
+    rarest = int(np.bincount(np.unique(labels, return_inverse=True)[1]).min())
+    notes += "" if rarest >= n_splits else f"; a class has {rarest} rows: validation may lack it"
+    grouped = all(g is not None for g in groups)
+    splitter = (StratifiedGroupKFold if grouped else StratifiedKFold)(n_splits=n_splits, shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class in y", category=UserWarning)
+        tr, va = next(splitter.split(rows, labels, groups=groups if grouped else None))
+    if grouped:
+        return rows[tr], rows[va], f"carved by group (StratifiedGroupKFold, 1/{n_splits}{notes}, random_state=0)"
+    return rows[tr], rows[va], f"carved stratified, no groups (StratifiedKFold, 1/{n_splits}{notes}, random_state=0)"
 
 
 def seed_partitions(examples: Sequence[Example], task: Task, seed: int, options: EvalOptions) -> list[Partition]:

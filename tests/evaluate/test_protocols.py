@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
-from audiosep_kit.evaluate._heads import HEADS, HeadSpec, LinearHead
+from audiosep_kit.evaluate._heads import HEADS, HeadSpec, LinearHead, MLP3Head
 from audiosep_kit.evaluate._partitions import (
     EVAR_VAL_FRACTION,
     carve_validation,
@@ -84,6 +85,11 @@ def test_evar_on_a_tiny_data_set_carves_fewer_folds_and_says_so(toy, fold_task, 
     for part in evar_partitions(examples, fold_task, 0, fast_options):
         assert "StratifiedKFold, 1/8 (1/10 wanted" in part.val_source
         assert np.bincount(y[part.val], minlength=3).tolist() == [1, 1, 1]
+    rare = [e for e in examples if e.label != 2 or e.path.name in ("clip20.wav", "clip21.wav", "clip22.wav")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said in val_source, not as scikit-learn's warning on stderr
+        part = evar_partitions(rare, fold_task, 0, fast_options)[0]
+    assert part.val_source.endswith("; a class has 2 rows: validation may lack it, random_state=0)")
 
 
 def test_fold_protocols_need_three_present_folds(toy, fold_task, fast_options):
@@ -218,6 +224,35 @@ def test_seed_protocol_uses_100_epochs_default_params_and_says_leaky(toy, fold_t
     assert result.leaky and result.selection.params == {} and result.n_val == result.n_test
     assert result.val_source == "the test set itself (LEAKY)"
     assert result.selection.val_score == pytest.approx(result.scores["accuracy"])  # best TEST epoch
+
+
+class _RecipeSpy(MLP3Head):
+    """An MLP3Head that records the parameters it was fitted with."""
+
+    fitted: list[dict] = []
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        _RecipeSpy.fitted.append(self.get_params())
+        return super().fit(X, y, X_val, y_val)
+
+
+@pytest.mark.parametrize("protocol", ["seed", "evar"])
+def test_the_seed_recipe_is_reached_only_under_the_seed_protocol(toy, fold_task, monkeypatch, protocol):
+    monkeypatch.setitem(HEADS, "recipe-spy", HeadSpec(_RecipeSpy, HEADS["mlp3"].grid))
+    monkeypatch.setattr(_RecipeSpy, "fitted", [])
+    X, y = toy.blobs(n_per_class=10)
+    options = EvalOptions(max_epochs=3, patience=2)
+    results = evaluate(
+        X, toy.fold_examples(y), fold_task, heads=["recipe-spy"], seeds=[0], protocol=protocol, options=options
+    )
+    seedlike = [
+        p["optimizer"] == "adam" and p["whiten"] is None and p["dropout"] == 0.0 and p["max_epochs"] == 100
+        for p in _RecipeSpy.fitted
+    ]
+    if protocol == "seed":
+        assert len(results) == 1 and seedlike == [True] and _RecipeSpy.fitted[0]["patience"] is None
+    else:  # every grid point of every fold, each with the evaluation's own recipe
+        assert len(seedlike) == 5 * len(HEADS["mlp3"].grid) and not any(seedlike)
 
 
 # ---------------------------------------------------------------- the leak proof
