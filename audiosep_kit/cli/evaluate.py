@@ -56,6 +56,9 @@ __all__ = ["EXIT_INCOMPLETE", "main", "run", "eval_options", "run_from_options"]
 EXIT_INCOMPLETE = 3
 
 
+_DEFAULTS = EvalOptions()
+
+
 def _task_names() -> str:
     return ", ".join(TASKS)
 
@@ -134,8 +137,10 @@ def eval_options(fn: Callable) -> Callable:
             type=click.Choice(PROTOCOL_CHOICES),
             default="official",
             show_default=True,
-            help="official: the task's folds/split, selection on validation; seed-project: the seed "
-            "project's LEAKY 80/20 protocol (best test epoch), labelled leaky.",
+            help="official: evar for fold tasks (ESC-50, UrbanSound8K), split for split tasks. evar: train on "
+            "every non-test fold minus a 10 % validation carve-out grouped by source recording; hear: validate "
+            "on fold k+1, train on the rest; split: the official train/valid/test lists; seed: the seed project's "
+            "LEAKY 80/20 recipe (best test epoch), labelled leaky. Old names: folds = hear, seed-project = seed.",
         ),
         output_option(required=False, dir_okay=True, help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         device_option("Device for extraction and torch heads; cuda without CUDA is an error."),
@@ -157,14 +162,14 @@ def eval_options(fn: Callable) -> Callable:
         click.option(
             "--max-epochs",
             type=click.IntRange(1),
-            default=100,
+            default=_DEFAULTS.max_epochs,
             show_default=True,
-            help="Most epochs per torch-head fit (the seed-project protocol always uses 100).",
+            help="Most epochs per torch-head fit (an L-BFGS epoch is 20 iterations; --protocol seed always uses 100).",
         ),
         click.option(
             "--patience",
             type=click.IntRange(1),
-            default=20,
+            default=_DEFAULTS.patience,
             show_default=True,
             help="Early-stopping patience in epochs (on validation accuracy).",
         ),
@@ -178,7 +183,8 @@ def eval_options(fn: Callable) -> Callable:
             "--refit/--no-refit",
             default=False,
             show_default=True,
-            help="Retrain the selected model on train+validation before testing.",
+            help="Retrain the selected model on train+validation before testing (reports then count n_train "
+            "as train+validation).",
         ),
     ]
     fn = encoder_options(checkpoint_option(fn))
@@ -286,8 +292,8 @@ _HELP = {"help_option_names": ["-h", "--help"]}
 def main(ctx: click.Context, **kw) -> None:
     """Evaluate AudioSep features on a downstream task (the same as ``audiosep-eval run``).
 
-    Model selection uses validation data only (official folds/splits); --protocol seed-project reproduces
-    the seed project's leaky numbers and labels every output leaky.
+    Model selection uses validation data only (evar folds by default, hear folds, official splits);
+    --protocol seed reproduces the seed project's leaky numbers and labels every output leaky.
     """
     if ctx.invoked_subcommand is None:
         run_from_options(**kw)

@@ -98,7 +98,7 @@ def _notes(task: Task, examples: Sequence[Example], protocol: Protocol) -> list[
     """What makes this evaluation smaller than the task's full one (folds absent, classes never tested)."""
     notes = []
     present = {e.split for e in examples}
-    if protocol.name == "folds":
+    if protocol.kind == "folds":
         absent = [fold for fold in task.splits if fold not in present]
         if absent:
             notes.append(
@@ -107,7 +107,7 @@ def _notes(task: Task, examples: Sequence[Example], protocol: Protocol) -> list[
                 "not comparable with full-dataset results"
             )
     untested = sorted(set(range(task.num_classes)) - {e.label for e in examples if e.split == "test"})
-    if protocol.name == "split" and untested:
+    if protocol.kind == "split" and untested:
         names = [task.label_names[c] for c in untested]
         notes.append(f"{len(untested)} classes have no test examples and are never scored: {shown(names)}")
     return notes

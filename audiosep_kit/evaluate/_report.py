@@ -5,12 +5,14 @@ seeds, the provenance of the features (weights SHA-256 and whether they were ran
 executed) and package versions, and under ``heads[<name>]`` at least ``accuracy_mean``,
 ``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Since format 2, ``measured``
 says in one place what the numbers are of: the command line, layer, pooling, FiLM mode, backend and
-precision, the weights' identity (SHA-256, source, whether random) and the test-set sizes per
-partition and in total; the CSV rows and the summary.md header repeat it. Devices are recorded as they
-ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head trained, e.g. ``cpu`` for
-logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
-deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
-for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
+precision, the weights' identity (SHA-256, source, whether random), the protocol, the test-set sizes per
+partition and in total, and ``n_train``: per partition, the rows the *scored* model was trained on
+(train, or train+validation with refit); the CSV rows, the summary.md header and the table repeat it.
+Devices are recorded as they ran: ``heads[<name>]['device']`` (and each run's ``device``) is where
+that head trained, e.g. ``cpu`` for logreg even when ``device_requested`` is ``cuda``; the
+extraction's is in ``provenance.executed``. Means and standard deviations are over every (partition,
+seed) run of a head; the std is the sample std (ddof=1), 0.0 for a single run. NaN scores (e.g.
+ICBHI Se on a test set without abnormal cycles) appear as null.
 ``floor`` (``evaluate._floors``) holds what constant predictions score on the same test rows, summarised
 like a head: ``majority`` for every task, ``constant_normal`` for ICBHI; the tables show them as rows
 under the heads ("constant 'normal' floor"). Reports written before it have no ``floor`` key.
@@ -70,6 +72,7 @@ def _run_record(r: RunResult) -> dict:
         "val_score": sel.val_score,
         "val_source": r.val_source,
         "n_train": r.n_train,
+        "refit": r.refit,
         "n_val": r.n_val,
         "n_test": r.n_test,
         "scores": r.scores,
@@ -83,21 +86,29 @@ def _ran_on(runs: Sequence[RunResult]) -> str:
     return ",".join(dict.fromkeys(r.device for r in runs))
 
 
-def test_sizes(results: Sequence[RunResult]) -> dict[str, int]:
-    """Test clips per partition (the largest a partition had over its runs, which agree for folds)."""
+def test_sizes(results: Sequence[RunResult], field: str = "n_test") -> dict[str, int]:
+    """Test clips (or ``field``: ``n_train``) per partition: the largest over its runs, which agree
+    for every head and seed of a partition."""
     sizes: dict[str, int] = {}
     for r in results:
-        sizes[r.partition] = max(sizes.get(r.partition, 0), int(r.n_test))
+        sizes[r.partition] = max(sizes.get(r.partition, 0), int(getattr(r, field)))
     return sizes
 
 
-def measured(provenance: dict, results: Sequence[RunResult], command: str | None) -> dict:
-    """What the numbers are of, flat: command, encoder options, engine, weights, test sizes."""
+def train_sizes_text(n_train: dict[str, int]) -> str:
+    """``1440`` when every partition trained on as many rows, else ``1436-1446`` (min-max)."""
+    low, high = min(n_train.values(), default=0), max(n_train.values(), default=0)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def measured(provenance: dict, results: Sequence[RunResult], command: str | None, protocol: str | None = None) -> dict:
+    """What the numbers are of, flat: command, protocol, encoder options, engine, weights, train/test sizes."""
     encoder = provenance.get("encoder") or {}
     weights = provenance.get("weights") or {}
     sizes = test_sizes(results)
     return {
         "command": command,
+        "protocol": protocol,
         "layer": encoder.get("layer"),
         "pooling": encoder.get("pooling"),
         "film": encoder.get("film"),
@@ -108,6 +119,7 @@ def measured(provenance: dict, results: Sequence[RunResult], command: str | None
         "random_weights": weights.get("random_weights"),
         "n_test": sizes,
         "n_test_total": sum(sizes.values()),
+        "n_train": test_sizes(results, "n_train"),
     }
 
 
@@ -147,7 +159,7 @@ def build_report(
         "leaky": protocol.leaky,
         "device_requested": options.device,
         "seeds": list(seeds),
-        "measured": measured(provenance, results, command),
+        "measured": measured(provenance, results, command, protocol.name),
         "provenance": provenance,
         "versions": package_versions(),
         "heads": heads,
@@ -179,7 +191,7 @@ def _csv_frame(report: dict) -> pd.DataFrame:
             rows.append({
                 "head": head, "protocol": report["protocol"]["name"], "leaky": report["leaky"], **setup,
                 "partition": run["partition"], "seed": run["seed"], "params": json.dumps(run["params"]),
-                "best_epoch": run["best_epoch"], "val_score": run["val_score"],
+                "best_epoch": run["best_epoch"], "val_score": run["val_score"], "refit": run.get("refit", False),
                 "n_train": run["n_train"], "n_val": run["n_val"], "n_test": run["n_test"], **run["scores"],
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -206,7 +218,12 @@ def _banners(report: dict) -> list[str]:
 def format_table(report: dict) -> str:
     """A plain-text table of mean ± std (in %) per head, with the protocol and any warning banners."""
     lines = _banners(report)
-    lines.append(f"task {report['task']['name']} | protocol {report['protocol']['name']} | seeds {report['seeds']}")
+    proto = report["protocol"]
+    header = f"task {report['task']['name']} | protocol {proto['name']} | seeds {report['seeds']}"
+    n_train = (report.get("measured") or {}).get("n_train")
+    lines.append(header + (f" | scored heads trained on {train_sizes_text(n_train)} examples" if n_train else ""))
+    if proto.get("description"):
+        lines.append(f"protocol {proto['name']}: {proto['description']} (refit: {proto.get('refit')})")
     lines.append(_score_table(report))
     return "\n".join(lines)
 
@@ -221,9 +238,15 @@ def floor_label(block: dict) -> str:
 
 def _score_table(report: dict, *, markdown: bool = False) -> str:
     names = report["task"]["scores"]
-    rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
-    rows += [[floor_label(b), b["n_runs"], *(_cell(b, n) for n in names)] for b in report.get("floor", {}).values()]
-    return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
+    rows = [[h, b["n_runs"], _trained_on(b), *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    rows += [[floor_label(b), b["n_runs"], "", *(_cell(b, n) for n in names)] for b in report.get("floor", {}).values()]
+    headers = ["head", "runs", "n_train", *names]
+    return render_table(rows, headers, formats=["", "d", "", *[""] * len(names)], markdown=markdown)
+
+
+def _trained_on(block: dict) -> str:
+    """The rows the scored model of a head was trained on, over its runs (``1440`` or ``1436-1446``)."""
+    return train_sizes_text({str(i): run["n_train"] for i, run in enumerate(block["runs"])})
 
 
 def _markdown(report: dict, images: dict[str, str], embedding: Path | None = None) -> str:
@@ -234,7 +257,8 @@ def _markdown(report: dict, images: dict[str, str], embedding: Path | None = Non
     out += [""] if _banners(report) else []
     out += _measured_lines(report["measured"])
     out += [
-        f"- protocol: {report['protocol']['description']} (refit: {report['protocol']['refit']})",
+        f"- protocol: {report['protocol']['name']}: {report['protocol']['description']} "
+        f"(refit: {report['protocol']['refit']})",
         f"- seeds: {report['seeds']}; date: {report['date']}",
         f"- features: {prov.get('source')}; backend {prov.get('backend')}; executed {prov.get('executed')}",
         f"- weights sha256: {weights.get('sha256')} (random: {weights.get('random_weights')})",
@@ -244,7 +268,7 @@ def _markdown(report: dict, images: dict[str, str], embedding: Path | None = Non
         "",
         _score_table(report, markdown=True),
     ]
-    out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
+    out += ["", "Mean ± sample std (%) over every (partition, seed) run; n_train: rows the scored model trained on."]
     if report.get("floor"):
         out += [
             "Floors: a constant prediction scored on the same test rows, no features (majority: the most "
@@ -267,7 +291,17 @@ def _measured_lines(m: dict) -> list[str]:
         f"- engine: backend {m['backend']}, precision {m['precision']}",
         f"- weights: sha256 {m['weights_sha256']} from {m['weights_source']}{random}",
         f"- test set: {m['n_test_total']} clips in total ({sizes})",
+        _trained_line(m),
     ]
+
+
+def _trained_line(m: dict) -> str:
+    """How many rows the scored models were trained on (absent from reports before this field existed)."""
+    n_train = m.get("n_train") or {}
+    if not n_train:
+        return "- trained on: (not recorded)"
+    sizes = train_sizes_text(n_train)
+    return f"- scored heads trained on: {sizes} examples per partition (protocol {m.get('protocol')})"
 
 
 def write_run_dir(

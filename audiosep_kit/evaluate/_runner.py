@@ -25,21 +25,22 @@ from audiosep_kit.evaluate._floors import floor_scores
 from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, labels_as_ids, load_precomputed
 from audiosep_kit.evaluate._preflight import check_examples
-from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, evaluate, resolve_protocol
+from audiosep_kit.evaluate._protocols import PROTOCOL_NAMES, EvalOptions, RunResult, evaluate, resolve_protocol
 from audiosep_kit.evaluate._report import build_report, write_run_dir
 from audiosep_kit.evaluate._stored import is_store, match_store
 from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
 from audiosep_kit.features import CachedFeatures, FeatureStore, cached_features, default_cache_dir
 from audiosep_kit.runtime import FeatureExtractor, backends_taking
 
-#: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
-PROTOCOL_CHOICES = ("official", *PROTOCOLS)
+#: Names accepted for ``RunConfig.protocol``: ``official`` (evar for fold tasks, split for split tasks), a
+#: registered protocol (evar, hear, split, seed) or an older alias (folds = hear, seed-project = seed).
+PROTOCOL_CHOICES = PROTOCOL_NAMES
 _SHOW_FAILURES = 5
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What to evaluate: heads, seeds, protocol ('official' = the task's folds or split) and options."""
+    """What to evaluate: heads, seeds, protocol ('official' = evar for fold tasks, split for split tasks)."""
 
     heads: tuple[str, ...] = ("linear", "mlp3", "logreg")
     seeds: tuple[int, ...] = (0,)

@@ -66,6 +66,12 @@ def test_help_lists_the_options():
         assert option in result.output
 
 
+def test_help_names_every_protocol_and_the_fold_default():
+    text = " ".join(_invoke(["--help"]).output.split())
+    assert "official: evar for fold tasks" in text and "folds = hear, seed-project = seed" in text
+    assert "[official|evar|hear|split|seed|folds|seed-project]" in text and "LEAKY" in text
+
+
 def test_no_arguments_shows_help():
     assert "Usage:" in CliRunner().invoke(main, []).output
 
@@ -92,7 +98,7 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
         ]
     )
     assert result.exit_code == 0, result.output
-    assert "logreg" in result.output and "±" in result.output and "protocol folds" in result.output
+    assert "logreg" in result.output and "±" in result.output and "protocol evar" in result.output
     data = json.loads((out / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.5 and data["leaky"] is False
     assert data["heads"]["logreg"]["device"] == "cpu" and data["device_requested"] == "cpu"
@@ -100,7 +106,8 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
 
 
-def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
+@pytest.mark.parametrize("name", ["seed", "seed-project"])  # the old name still runs it
+def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path, name):
     result = _invoke(
         [
             "--features",
@@ -110,7 +117,7 @@ def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
             "--heads",
             "logreg",
             "--protocol",
-            "seed-project",
+            name,
             "--out",
             tmp_path / "out",
         ],
@@ -118,7 +125,7 @@ def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "LEAKY" in result.output
-    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed-project"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed"
 
 
 def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
@@ -256,7 +263,7 @@ def test_csv_and_folder_tasks_evaluate_end_to_end(own_data, tmp_path):
         assert result.exit_code == 0, result.output
         assert {p.name for p in out.iterdir()} >= _REPORT_FILES and "RANDOM WEIGHTS" in result.output
         report = json.loads((out / "results.json").read_text())
-        assert report["protocol"]["name"] == "folds" and report["heads"]["logreg"]["n_runs"] == 5
+        assert report["protocol"]["name"] == "evar" and report["heads"]["logreg"]["n_runs"] == 5
         assert report["task"]["num_classes"] == 3 and report["task"]["name"] == task.split(":")[0] + ":" + str(
             Path(task.split(":", 1)[1]).resolve()
         )

@@ -14,13 +14,13 @@ from audiosep_kit.evaluate.tasks import get_task, load_examples
 
 def test_complete_fold_data_passes_without_notes(toy, fold_task):
     _, y = toy.blobs(10)
-    assert check_examples(fold_task, toy.fold_examples(y), PROTOCOLS["folds"]) == []
+    assert check_examples(fold_task, toy.fold_examples(y), PROTOCOLS["evar"]) == []
 
 
 def test_missing_folds_leave_a_note_when_three_remain(toy, fold_task):
     _, y = toy.blobs(10)
     examples = [e for e in toy.fold_examples(y) if e.split not in ("4", "5")]
-    notes = check_examples(fold_task, examples, PROTOCOLS["folds"])
+    notes = check_examples(fold_task, examples, PROTOCOLS["evar"])
     assert len(notes) == 1 and "folds 4, 5 of toy-folds have no examples" in notes[0]
 
 
@@ -29,7 +29,7 @@ def test_fewer_than_three_folds_are_refused_with_what_is_present(toy, fold_task)
     examples = [e for e in toy.fold_examples(y) if e.split in ("1", "2")]
     with pytest.raises(DatasetError, match=r"needs examples in at least 3 folds.*Present: fold 1: 6 examples.*"
                        r"no examples in fold\(s\) 3, 4, 5.*--allow-missing was given"):  # fmt: skip
-        check_examples(fold_task, examples, PROTOCOLS["folds"], allow_missing=True)
+        check_examples(fold_task, examples, PROTOCOLS["evar"], allow_missing=True)
 
 
 def test_a_training_set_of_one_class_is_refused(toy, split_task):
@@ -48,7 +48,7 @@ def test_too_few_groups_to_carve_validation_is_refused(toy, carve_task):
 
 def test_no_examples_are_refused(fold_task):
     with pytest.raises(DatasetError, match=r"there are no examples"):
-        check_examples(fold_task, [], PROTOCOLS["folds"])
+        check_examples(fold_task, [], PROTOCOLS["evar"])
 
 
 def _no_extractor(_):
@@ -69,11 +69,15 @@ def test_partial_icbhi_is_refused_before_extraction(shared_data_dir, tmp_path):
 
 
 def test_esc50_with_only_some_folds_is_refused_before_extraction(shared_data_dir, tmp_path):
+    """The 43-clip sample: hear's whole-fold training sets hold one class (refused before extraction);
+    evar carves validation from every other fold, so it can run, with the reduced-evaluation note."""
     examples = load_examples("esc50", shared_data_dir, allow_missing=True)
     present = sorted({e.split for e in examples})
     assert len(present) < 5 and np.unique([e.label for e in examples]).size > 1
-    with pytest.raises(DatasetError, match=r"esc50: the folds protocol cannot run .*no examples in fold\(s\)"):
+    with pytest.raises(DatasetError, match=r"esc50: the hear protocol cannot run .*no examples in fold\(s\)"):
         evaluate_extracted(
-            "esc50", ExtractionConfig("random:0"), RunConfig(heads=("logreg",)), data_root=shared_data_dir,
-            allow_missing=True, cache_dir=tmp_path, make_extractor=_no_extractor,
+            "esc50", ExtractionConfig("random:0"), RunConfig(heads=("logreg",), protocol="hear"),
+            data_root=shared_data_dir, allow_missing=True, cache_dir=tmp_path, make_extractor=_no_extractor,
         )  # fmt: skip
+    (note,) = check_examples(get_task("esc50"), examples, PROTOCOLS["evar"], allow_missing=True)
+    assert note.startswith("reduced evaluation: folds 1, 3 of esc50 have no examples")

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import re
+from dataclasses import replace
 
 import matplotlib
 import numpy as np
@@ -59,7 +60,7 @@ def test_summarize_mean_and_sample_std_over_partitions_and_seeds(results):
     assert out["logreg"]["macro_f1_mean"] == pytest.approx(0.8)
 
 
-def _report(results, protocol="folds", task=None, options=None, command=None, floor=None):
+def _report(results, protocol="evar", task=None, options=None, command=None, floor=None):
     from audiosep_kit.evaluate.tasks._task import Task
 
     task = task or Task(name="toy", label_names=("a", "b", "c"), protocol="folds", splits=("1", "2", "3"))
@@ -106,10 +107,10 @@ def test_run_folder_has_csv_markdown_and_pngs(results, tmp_path):
 
 def test_leaky_reports_say_so_everywhere(tmp_path):
     results = [_result("mlp3", "random 80/20 (seed 0)", 0, 0.8, leaky=True)]
-    report = _report(results, protocol="seed-project")
+    report = _report(results, protocol="seed")
     paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"))
     data = json.loads(paths["json"].read_text())
-    assert data["leaky"] is True and data["protocol"]["name"] == "seed-project"
+    assert data["leaky"] is True and data["protocol"]["name"] == "seed"
     assert "LEAKY" in paths["markdown"].read_text()
     assert format_table(report).startswith("!! LEAKY PROTOCOL")
     assert pd.read_csv(paths["csv"])["leaky"].all()
@@ -144,7 +145,7 @@ def test_random_weights_are_flagged(results, tmp_path):
 
 def test_table_shows_mean_and_std_in_percent(results):
     table = format_table(_report(results))
-    assert "linear" in table and "65.5 ± 5.8" in table and "protocol folds" in table
+    assert "linear" in table and "65.5 ± 5.8" in table and "protocol evar" in table
 
 
 def test_read_results_refuses_unknown_versions(tmp_path):
@@ -162,7 +163,7 @@ def test_plotting_leaves_the_global_matplotlib_backend_alone(results, tmp_path):
 
 def test_refit_is_recorded_and_never_claimed_for_leaky_protocols(results):
     assert _report(results, options=EvalOptions(refit=True))["protocol"]["refit"] is True
-    assert _report(results, protocol="seed-project", options=EvalOptions(refit=True))["protocol"]["refit"] is False
+    assert _report(results, protocol="seed", options=EvalOptions(refit=True))["protocol"]["refit"] is False
 
 
 def test_devices_are_recorded_as_they_ran_per_head(tmp_path):
@@ -186,7 +187,8 @@ def test_every_report_says_what_was_measured(results, tmp_path):
     assert m == {
         "command": command, "layer": "center", "pooling": "mean", "film": "none", "backend": "eager",
         "precision": "fp32", "weights_sha256": "ab" * 32, "weights_source": "x.ckpt", "random_weights": False,
-        "n_test": {"fold 1": 6, "fold 2": 6}, "n_test_total": 12,
+        "n_test": {"fold 1": 6, "fold 2": 6}, "n_test_total": 12, "protocol": "evar",
+        "n_train": {"fold 1": 10, "fold 2": 10},
     }  # fmt: skip
     frame = pd.read_csv(paths["csv"])
     assert (frame["layer"] == "center").all() and (frame["backend"] == "eager").all()
@@ -199,8 +201,38 @@ def test_every_report_says_what_was_measured(results, tmp_path):
         "- engine: backend eager, precision fp32",
         f"- weights: sha256 {'ab' * 32} from x.ckpt",
         "- test set: 12 clips in total (fold 1 6, fold 2 6)",
+        "- scored heads trained on: 10 examples per partition (protocol evar)",
     ):
         assert line in text
+
+
+def test_every_report_names_the_protocol_and_the_scored_models_training_rows(tmp_path):
+    """With refit the scored model trained on train+validation: n_train says so in JSON, CSV, MD and the table."""
+    results = [replace(_result("linear", f"fold {k}", 0, 0.6), n_train=15 + k, refit=True) for k in (1, 2)] + [
+        replace(_result("logreg", f"fold {k}", 0, 0.7), n_train=15 + k, refit=True) for k in (1, 2)
+    ]
+    report = _report(results, protocol="hear", options=EvalOptions(refit=True))
+    paths = write_run_dir(report, results, tmp_path / "run", ("a", "b", "c"))
+    data = read_results(paths["json"])
+    assert data["protocol"]["name"] == "hear" and data["protocol"]["refit"] is True
+    assert data["measured"]["protocol"] == "hear" and data["measured"]["n_train"] == {"fold 1": 16, "fold 2": 17}
+    assert [run["n_train"] for run in data["heads"]["linear"]["runs"]] == [16, 17]
+    frame = pd.read_csv(paths["csv"])
+    assert (frame["protocol"] == "hear").all() and frame["n_train"].tolist() == [16, 17, 16, 17]
+    assert frame["refit"].all()
+    text = paths["markdown"].read_text()
+    assert "- protocol: hear: HEAR-style folds" in text and "(refit: True)" in text
+    assert "- scored heads trained on: 16-17 examples per partition (protocol hear)" in text
+    table = format_table(report)
+    assert "| protocol hear | seeds [0, 1] | scored heads trained on 16-17 examples" in table
+    assert "validate on fold k+1" in table
+    assert re.search(r"head +runs +n_train", table) and re.search(r"linear +2 +16-17", table)
+
+
+def test_the_evar_report_says_its_grouping_is_stricter_than_evar(results, tmp_path):
+    paths = write_run_dir(_report(results), results, tmp_path / "run", ("a", "b", "c"))
+    assert "stricter than EVAR's random carve-out" in paths["markdown"].read_text()
+    assert "stricter than EVAR's random carve-out" in read_results(paths["json"])["protocol"]["description"]
 
 
 def test_reports_of_format_1_are_still_read(tmp_path):
