@@ -33,6 +33,7 @@ from audiosep_kit.cli._options import (
     report_errors,
     require_checkpoint,
 )
+from audiosep_kit.cli._sweep import refuse_sweep_of_features, run_sweep, sweep_options
 from audiosep_kit.evaluate import (
     HEADS,
     PROTOCOL_CHOICES,
@@ -162,7 +163,7 @@ def eval_options(fn: Callable) -> Callable:
             help="Retrain the selected model on train+validation before testing.",
         ),
     ]
-    fn = encoder_options(checkpoint_option(fn))
+    fn = sweep_options(encoder_options(checkpoint_option(fn)))
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -198,6 +199,7 @@ def run_from_options(**kw) -> None:
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
+        refuse_sweep_of_features(kw["sweep"])
         evaluation = evaluate_precomputed(
             kw["features"], kw["task"], config, allow_missing=kw["allow_missing"], **common
         )
@@ -210,6 +212,8 @@ def run_from_options(**kw) -> None:
             precision=kw["precision"], export_cache=cache,
         )  # fmt: skip
         features_cache = None if cache is None else cache / "features"
+        if kw["sweep"]:
+            return run_sweep(kw, extraction, config, features_cache, **common)
         evaluation = evaluate_extracted(
             kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache,
             extract=functools.partial(_extract, progress=kw["progress"]), **common,

@@ -59,11 +59,14 @@ def check_sweep_backend(backend: str) -> None:
 
 
 class _JointRun:
-    """A ``run_grouped`` backend giving every tap's pooled features side by side: (B, sum of widths)."""
+    """The eager backend, pooling every tap of one pass side by side: run(batch) -> (B, sum of widths)."""
 
-    def __init__(self, encoder: AudioSepEncoder, device: torch.device, taps: Sequence[Tap]):
+    def __init__(self, backend: TorchBackend, encoder: AudioSepEncoder, taps: Sequence[Tap]):
+        self.name = backend.name
+        self.precision = backend.precision
+        self.executed = backend.executed
+        self.device = backend.device
         self.encoder = encoder
-        self.device = device
         self.taps = taps
         self.layers = list(dict.fromkeys(layer for layer, _ in taps))
 
@@ -170,7 +173,7 @@ class SweepExtractor:
 
     def _rows(self, waves: Sequence[np.ndarray], taps: list[Tap], widths: list[int]) -> list[dict[Tap, np.ndarray]]:
         """Per wave, {tap: (D,)}: whole clips in joint batches, longer ones tiled (see module docstring)."""
-        joint = _JointRun(self.encoder, self.backend.device, taps)
+        joint = _JointRun(self.backend, self.encoder, taps)
         whole = [i for i, wave in enumerate(waves) if not self.tiling.needs_tiling(wave.shape[0])]
         joined = run_grouped(joint, [waves[i] for i in whole], self.batch_size, self.tiling.window_samples)
         rows: dict[int, dict[Tap, np.ndarray]] = {}
