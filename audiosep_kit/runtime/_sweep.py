@@ -40,7 +40,7 @@ from audiosep_kit.model import (
 )
 from audiosep_kit.runtime._extractor import check_clip_length, describe_extraction, read_condition, run_grouped
 from audiosep_kit.runtime._tiling import Tiling, run_tiled_taps
-from audiosep_kit.runtime.backends import TorchBackend, make_backend
+from audiosep_kit.runtime.backends import Backend, TorchBackend, make_backend
 
 #: Poolings a sweep offers: the fixed-width ones a feature store holds.
 SWEEP_POOLINGS = ("mean", "meanstd", "max")
@@ -87,7 +87,7 @@ class SweepExtractor:
 
     def __init__(
         self,
-        backend: TorchBackend,
+        backend: Backend,
         weights: LoadedWeights,
         config: EncoderConfig,
         *,
@@ -125,7 +125,6 @@ class SweepExtractor:
         config = EncoderConfig(film=film, pad_to_32=pad_to_32, condition=read_condition(condition))
         engine = make_backend(backend, weights, config, device, **backend_options)
         tiling = Tiling() if window_seconds is None else Tiling.from_seconds(window_seconds)
-        assert isinstance(engine, TorchBackend)  # what make_eager returns, for the type checker
         return cls(engine, weights, config, batch_size=batch_size, tiling=tiling)
 
     @classmethod
