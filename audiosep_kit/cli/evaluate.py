@@ -35,6 +35,7 @@ from audiosep_kit.cli._options import (
     report_errors,
     require_checkpoint,
 )
+from audiosep_kit.cli._sweep import refuse_sweep_of_features, run_sweep, sweep_options
 from audiosep_kit.evaluate import (
     HEADS,
     PROTOCOL_CHOICES,
@@ -187,7 +188,7 @@ def eval_options(fn: Callable) -> Callable:
             "as train+validation).",
         ),
     ]
-    fn = encoder_options(checkpoint_option(fn))
+    fn = sweep_options(encoder_options(checkpoint_option(fn)))
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -270,10 +271,13 @@ def run_from_options(**kw) -> None:
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
+        refuse_sweep_of_features(kw["sweep"])
         evaluation = evaluate_precomputed(
             kw["features"], kw["task"], config, allow_missing=kw["allow_missing"], **common
         )
     else:
+        if kw["sweep"]:
+            return run_sweep(kw, _extraction(kw), config, _features_cache(kw), **common)
         evaluation = evaluate_extracted(
             kw["task"], _extraction(kw), config, allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw),
             extract=functools.partial(_extract, progress=kw["progress"]), **common,

@@ -167,15 +167,15 @@ def build_report(
     }
 
 
-def _json_safe(obj):
+def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
+        return json_safe(obj.item())
     return obj
 
 
@@ -204,7 +204,7 @@ def _cell(block: dict, name: str) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def _banners(report: dict) -> list[str]:
+def banners(report: dict) -> list[str]:
     """Warnings that must travel with the numbers: a leaky protocol, random weights, reduced data."""
     out = []
     if report["leaky"]:
@@ -217,7 +217,7 @@ def _banners(report: dict) -> list[str]:
 
 def format_table(report: dict) -> str:
     """A plain-text table of mean ± std (in %) per head, with the protocol and any warning banners."""
-    lines = _banners(report)
+    lines = banners(report)
     proto = report["protocol"]
     header = f"task {report['task']['name']} | protocol {proto['name']} | seeds {report['seeds']}"
     n_train = (report.get("measured") or {}).get("n_train")
@@ -253,8 +253,8 @@ def _markdown(report: dict, images: dict[str, str], embedding: Path | None = Non
     prov = report["provenance"]
     weights = prov.get("weights", {})
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
-    out += [f"> **{line.strip('! ')}**" for line in _banners(report)]
-    out += [""] if _banners(report) else []
+    out += [f"> **{line.strip('! ')}**" for line in banners(report)]
+    out += [""] if banners(report) else []
     out += _measured_lines(report["measured"])
     out += [
         f"- protocol: {report['protocol']['name']}: {report['protocol']['description']} "
@@ -335,7 +335,7 @@ def write_run_dir(
         )
         extra = {"embedding_map": embedding} if embedding is not None else {}
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
-    atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    atomic_write_text(paths["json"], json.dumps(json_safe(report), indent=2, allow_nan=False))
     _csv_frame(report).to_csv(paths["csv"], index=False)
     atomic_write_text(paths["markdown"], _markdown(report, images, extra.get("embedding_map")))
     return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}, **extra}

@@ -186,7 +186,7 @@ def _saved_features(
     return X, examples, _precomputed_provenance(pre)
 
 
-def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
+def extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
     """What made the features. ``executed`` comes from the store's manifest (the extraction that
     wrote them: on a cache hit, an earlier run, maybe on another device), else from the extractor."""
     return {
@@ -202,7 +202,7 @@ def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
     }
 
 
-def _refuse_failures(cached: CachedFeatures) -> None:
+def refuse_failures(cached: CachedFeatures) -> None:
     """Evaluating without the clips that failed would silently change the test set: refuse."""
     if cached.ok.all():
         return
@@ -236,19 +236,19 @@ def evaluate_extracted(
     notes = check_examples(
         task, examples, protocol, options=config.options, seeds=config.seeds, allow_missing=allow_missing
     )
-    extractor = (make_extractor or _make_extractor)(extraction)
+    extractor = (make_extractor or build_extractor)(extraction)
     cache_root = cache_dir or default_cache_dir()
     cached = cached_features(
         extractor, [e.segment for e in examples], cache_root, extract=extract, open_store=open_store
     )
-    _refuse_failures(cached)
-    provenance = {**_extractor_provenance(extractor.describe(), cached), "data_notes": notes}
+    refuse_failures(cached)
+    provenance = {**extractor_provenance(extractor.describe(), cached), "data_notes": notes}
     return evaluate_features(
         cached.features, examples, task, config, provenance=provenance, out_dir=out_dir, progress=progress
     )
 
 
-def _make_extractor(extraction: ExtractionConfig) -> Any:
+def build_extractor(extraction: ExtractionConfig) -> Any:
     backend_options: dict[str, Any] = {"precision": extraction.precision}
     if extraction.model_path:
         backend_options["model_path"] = extraction.model_path
