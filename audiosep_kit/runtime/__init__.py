@@ -17,6 +17,7 @@ from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes
 from audiosep_kit.runtime.backends import (
     BACKENDS,
     Backend,
+    artifact_options,
     backend_names,
     backend_options,
     backend_variants,
@@ -29,6 +30,7 @@ from audiosep_kit.runtime.backends import (
 __all__ = [
     "BACKENDS",
     "Backend",
+    "artifact_options",
     "FeatureExtractor",
     "SHORT_CLIP_SAMPLES",
     "Tiling",
