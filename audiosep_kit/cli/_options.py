@@ -322,17 +322,6 @@ def cache_option(fn: Callable) -> Callable:
     )(fn)
 
 
-def artifact_options(backend: str, precision: str, model_path: Path | None, cache_dir: Path | None) -> dict:
-    """The backend options these CLI choices give: precision, and for the backends that load an
-    artifact, the --model-path or the cache root to export into."""
-    options: dict = {"precision": precision}
-    if model_path is not None:
-        options["model_path"] = model_path
-    elif cache_dir is not None and backend in backends_taking("cache_dir"):
-        options["cache_dir"] = cache_dir
-    return options
-
-
 def check_model_path(backend: str | None, model_path: Path | None) -> None:
     """A --model-path for a backend that loads no artifact is a usage error naming those that do."""
     takers = backends_taking("model_path")

@@ -20,7 +20,6 @@ import soundfile as sf
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, SkippedFile, scan_audio_folder
 from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
-    artifact_options,
     backend_option,
     cache_option,
     checkpoint_option,
@@ -34,7 +33,7 @@ from audiosep_kit.cli._options import (
 )
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.features import extract_to_store
-from audiosep_kit.runtime import FeatureExtractor, Tiling, estimate_peak_bytes
+from audiosep_kit.runtime import FeatureExtractor, Tiling, artifact_options, estimate_peak_bytes
 
 __all__ = ["EXIT_FAILED_INPUTS", "main"]
 

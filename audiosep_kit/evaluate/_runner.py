@@ -30,7 +30,7 @@ from audiosep_kit.evaluate._report import build_report, write_run_dir
 from audiosep_kit.evaluate._stored import is_store, match_store
 from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
 from audiosep_kit.features import CachedFeatures, FeatureStore, cached_features, default_cache_dir
-from audiosep_kit.runtime import FeatureExtractor, backends_taking
+from audiosep_kit.runtime import FeatureExtractor, artifact_options
 
 #: Names accepted for ``RunConfig.protocol``: ``official`` (evar for fold tasks, split for split tasks), a
 #: registered protocol (evar, hear, split, seed) or an older alias (folds = hear, seed-project = seed).
@@ -249,11 +249,9 @@ def evaluate_extracted(
 
 
 def build_extractor(extraction: ExtractionConfig) -> Any:
-    backend_options: dict[str, Any] = {"precision": extraction.precision}
-    if extraction.model_path:
-        backend_options["model_path"] = extraction.model_path
-    elif extraction.export_cache is not None and extraction.backend in backends_taking("cache_dir"):
-        backend_options["cache_dir"] = extraction.export_cache
+    backend_options = artifact_options(
+        extraction.backend, extraction.precision, extraction.model_path or None, extraction.export_cache
+    )
     return FeatureExtractor.from_checkpoint(
         extraction.checkpoint,
         backend=extraction.backend,

@@ -20,6 +20,7 @@ from audiosep_kit.runtime._tiling import Tiling, estimate_peak_bytes, tap_stride
 from audiosep_kit.runtime.backends import (
     BACKENDS,
     Backend,
+    artifact_options,
     backend_names,
     backend_options,
     backend_variants,
@@ -32,6 +33,7 @@ from audiosep_kit.runtime.backends import (
 __all__ = [
     "BACKENDS",
     "Backend",
+    "artifact_options",
     "FeatureExtractor",
     "SHORT_CLIP_SAMPLES",
     "SWEEP_POOLINGS",

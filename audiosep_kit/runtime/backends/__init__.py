@@ -29,6 +29,7 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BackendEntry",
+    "artifact_options",
     "TorchBackend",
     "backend_names",
     "backend_options",
@@ -104,6 +105,17 @@ def backend_options(name: str) -> tuple[str, ...] | None:
 def backends_taking(option: str) -> tuple[str, ...]:
     """The registered backends whose factory takes ``option`` (e.g. 'model_path': onnx, aoti)."""
     return tuple(name for name in BACKENDS if (taken := backend_options(name)) is None or option in taken)
+
+
+def artifact_options(name: str, precision: str, model_path=None, cache_dir=None) -> dict:
+    """Options of backend ``name`` for a precision and, for the backends that load an artifact, a given
+    ``model_path`` or the cache root to export into (a cache root is dropped for the others)."""
+    options: dict = {"precision": precision}
+    if model_path is not None:
+        options["model_path"] = model_path
+    elif cache_dir is not None and name in backends_taking("cache_dir"):
+        options["cache_dir"] = cache_dir
+    return options
 
 
 def _check_options(name: str, options: dict) -> None:
