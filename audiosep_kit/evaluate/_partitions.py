@@ -131,15 +131,15 @@ def split_partitions(examples: Sequence[Example], task: Task, seed: int, options
     return [Partition("official split", train, val, test, how)]
 
 
-def _n_splits(labels: np.ndarray, groups: list, wanted: int) -> int:
+def _n_splits(labels: np.ndarray, groups: list | None, wanted: int) -> int:
     """``wanted`` folds, fewer when the rows cannot fill them (tiny custom data sets); at least 2."""
     n = min(wanted, int(np.bincount(np.unique(labels, return_inverse=True)[1]).max()))
-    if all(g is not None for g in groups):
+    if groups is not None:
         n = min(n, len(set(groups)))
     if n < 2:
         raise ConfigError(
-            f"cannot carve a validation set from {len(labels)} training rows ({len(set(groups))} groups): "
-            "it needs at least 2 rows (2 groups) of one class. Fix: give more examples per class."
+            f"cannot carve a validation set from {len(labels)} training rows: "
+            "it needs at least 2 rows of one class. Fix: give more examples per class."
         )
     return n
 
@@ -155,13 +155,21 @@ def carve_validation(
     warning about the latter is not repeated on stderr).
     """
     labels = np.array([examples[i].label for i in rows])
-    groups = [examples[i].group for i in rows]
+    groups: list | None = [examples[i].group for i in rows]
     wanted = max(2, round(1.0 / val_fraction))
+    ungrouped = ""
+    if groups is not None and (None in groups or len(set(groups)) < 2):
+        # One group (a sample's single ICBHI training patient) cannot be split by group. Carving
+        # without groups keeps the run going; the description says the recordings then straddle.
+        if None not in groups:
+            ungrouped = f"; NOTE only {len(set(groups))} group in the training rows, so carved WITHOUT groups"
+        groups = None
     n_splits = _n_splits(labels, groups, wanted)
     notes = "" if n_splits == wanted else f" (1/{wanted} wanted; too few rows per class or group)"
     rarest = int(np.bincount(np.unique(labels, return_inverse=True)[1]).min())
     notes += "" if rarest >= n_splits else f"; a class has {rarest} rows: validation may lack it"
-    grouped = all(g is not None for g in groups)
+    notes += ungrouped
+    grouped = groups is not None
     splitter = (StratifiedGroupKFold if grouped else StratifiedKFold)(n_splits=n_splits, shuffle=True, random_state=0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class in y", category=UserWarning)

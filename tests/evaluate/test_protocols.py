@@ -132,6 +132,18 @@ def test_carving_without_groups_is_stratified(toy):
     assert sorted(np.bincount(y[val]).tolist()) == [4, 4, 4]
 
 
+def test_one_training_group_is_carved_without_groups_and_the_description_says_so(toy):
+    """A data sample whose training rows all come from one patient (ICBHI's sample) cannot be carved by
+    group; the carve-out falls back to stratified rows and names the leak instead of refusing the task."""
+    _, y = toy.blobs(n_per_class=20)
+    examples = [replace(e, group="patient-101") for e in toy.split_examples(y, with_valid=False)]
+    rows = np.array([i for i, e in enumerate(examples) if e.split == "train"])
+    train, val, how = carve_validation(examples, rows, 0.25)
+    assert "only 1 group" in how and "WITHOUT groups" in how
+    assert len(val) and not set(train) & set(val)
+    assert sorted(np.bincount(y[val]).tolist()) == [4, 4, 4]
+
+
 def test_split_needs_train_and_test(toy, split_task, fast_options):
     _, y = toy.blobs(n_per_class=5)
     examples = [replace(e, split="train") for e in toy.split_examples(y)]
