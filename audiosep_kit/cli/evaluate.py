@@ -26,6 +26,7 @@ from audiosep_kit.cli._options import (
     backends_option,
     cache_option,
     checkpoint_option,
+    cli_spelling,
     command_line,
     device_option,
     encoder_options,
@@ -244,7 +245,7 @@ def _run_suite(config: RunConfig, kw: dict) -> None:
     suite = evaluate_suite(
         tasks, [_extraction(kw, label) for label in labels], config, out, data_root=kw["data_root"],
         allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw), progress=_progress,
-        extract=functools.partial(_extract, progress=kw["progress"]),
+        extract=functools.partial(_extract, progress=kw["progress"]), spell=cli_spelling,
     )  # fmt: skip
     click.echo(suite.paths["markdown"].read_text())
     for entry in suite.entries:

@@ -123,7 +123,7 @@ def _reusable(run_dir: Path, fingerprint: str) -> dict | None:
     return read_results(run_dir / "results.json")
 
 
-def _run_pair(task, extraction, config, run_dir, evaluate_one, **kw) -> SuiteEntry:
+def _run_pair(task, extraction, config, run_dir, evaluate_one, spell, **kw) -> SuiteEntry:
     label = backend_label(extraction)
     fingerprint = _fingerprint(task, extraction, config, kw["allow_missing"])
     previous = _reusable(run_dir, fingerprint)
@@ -134,9 +134,9 @@ def _run_pair(task, extraction, config, run_dir, evaluate_one, **kw) -> SuiteEnt
     try:
         evaluation = evaluate_one(task, extraction, config, out_dir=run_dir, **kw)
     except DatasetError as exc:
-        return SuiteEntry(task, label, "refused", run_dir, reason=str(exc))
+        return SuiteEntry(task, label, "refused", run_dir, reason=spell(str(exc)))
     except AudioSepKitError as exc:
-        return SuiteEntry(task, label, "failed", run_dir, reason=str(exc))
+        return SuiteEntry(task, label, "failed", run_dir, reason=spell(str(exc)))
     atomic_write_text(run_dir / _ENTRY, json.dumps({"fingerprint": fingerprint, "task": task, "backend": label}))
     return SuiteEntry(task, label, "ok", run_dir, report=evaluation.report)
 
@@ -153,8 +153,13 @@ def evaluate_suite(
     progress: Callable | None = None,
     evaluate_one: Callable = evaluate_extracted,
     extract: Callable | None = None,
+    spell: Callable[[str], str] = str,
 ) -> Suite:
-    """Evaluate every task with every extraction (backend) and write the cross-task table into ``out_dir``."""
+    """Evaluate every task with every extraction (backend) and write the cross-task table into ``out_dir``.
+
+    ``spell`` words the reasons of refused tasks for the caller: the library's errors name keyword
+    arguments (``allow_missing=True``); the CLI passes its rewriting into option flags (``--allow-missing``).
+    """
     if not tasks or not extractions:
         raise ConfigError("a suite needs at least one task and one backend.")
     out = Path(out_dir)
@@ -165,7 +170,7 @@ def evaluate_suite(
     for task in tasks:
         for extraction in extractions:
             run_dir = out / run_name(task) / backend_label(extraction).replace(":", "-")
-            entries.append(_run_pair(task, extraction, config, run_dir, evaluate_one, **kw))
+            entries.append(_run_pair(task, extraction, config, run_dir, evaluate_one, spell, **kw))
     rows = suite_rows(entries)
     paths = write_suite(entries, rows, out, config)
     return Suite(entries, rows, paths)

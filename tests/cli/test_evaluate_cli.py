@@ -336,6 +336,19 @@ def test_task_all_without_any_dataset_folder_says_so(tmp_path):
     assert result.exit_code == 2 and "--task all found no dataset folder" in result.output
 
 
+def test_a_refused_task_in_a_suite_is_listed_with_the_fix_spelled_as_options(data_root, tmp_path):
+    """The ESC-50 folder has its metadata and no audio: the suite lists it as refused (exit 3) and its
+    reason names --allow-missing / --data-root, not the library's keyword spellings, on screen and in suite.md."""
+    out = tmp_path / "s"
+    result = CliRunner().invoke(
+        main, ["--task", "all", "--data-root", str(data_root), "--checkpoint", "random:0", "-o", str(out)]
+    )
+    assert result.exit_code == 3, result.output
+    text = result.output + (out / "suite.md").read_text()
+    assert "refused: esc50" in text and "--allow-missing" in text and "--data-root" in text
+    assert "allow_missing=" not in text and "data_root=" not in text
+
+
 @pytest.mark.slow
 def test_backends_and_tasks_in_one_run_write_the_cross_task_table_and_resume(tmp_path):
     """Two backends on the demo words: one table with fast's difference to eager; a rerun reads both back."""
