@@ -121,7 +121,9 @@ def split_partitions(examples: Sequence[Example], task: Task, seed: int, options
     splits = np.array([e.split for e in examples])
     for name in ("train", "test"):
         if not (splits == name).any():
-            raise ConfigError(f"task {task.name!r} has no {name!r} examples; got splits {sorted(set(splits))}.")
+            raise ConfigError(
+                f"task {task.name!r} has no {name!r} examples; got splits {sorted(set(splits.tolist()))}."
+            )
     test = _indices(splits == "test")
     if (splits == "valid").any():
         train, val = _indices(splits == "train"), _indices(splits == "valid")
@@ -129,6 +131,11 @@ def split_partitions(examples: Sequence[Example], task: Task, seed: int, options
     train_all = _indices(splits == "train")
     train, val, how = carve_validation(examples, train_all, options.val_fraction)
     return [Partition("official split", train, val, test, how)]
+
+
+#: Said in a partition's ``val_source`` when its carve-out could not keep groups apart (the preflight
+#: turns it into a report note).
+UNGROUPED = "carved WITHOUT groups"
 
 
 def _n_splits(labels: np.ndarray, groups: list | None, wanted: int) -> int:
@@ -162,7 +169,7 @@ def carve_validation(
         # One group (a sample's single ICBHI training patient) cannot be split by group. Carving
         # without groups keeps the run going; the description says the recordings then straddle.
         if None not in groups:
-            ungrouped = f"; NOTE only {len(set(groups))} group in the training rows, so carved WITHOUT groups"
+            ungrouped = f"; NOTE only {len(set(groups))} group in the training rows, so {UNGROUPED}"
         groups = None
     n_splits = _n_splits(labels, groups, wanted)
     notes = "" if n_splits == wanted else f" (1/{wanted} wanted; too few rows per class or group)"
