@@ -29,6 +29,7 @@ from audiosep_kit._identity import record_sha256
 from audiosep_kit._tables import format_table
 from audiosep_kit._validation import atomic_write_text
 from audiosep_kit.errors import AudioSepKitError, ConfigError, DatasetError
+from audiosep_kit.evaluate._agreement import feature_agreement
 from audiosep_kit.evaluate._report import read_results
 from audiosep_kit.evaluate._runner import ExtractionConfig, RunConfig, evaluate_extracted
 from audiosep_kit.evaluate._suite_plot import plot_suite
@@ -198,11 +199,35 @@ def suite_rows(entries: Sequence[SuiteEntry]) -> list[dict]:
                 "run_dir": str(entry.run_dir),
             })  # fmt: skip
     eager = {(r["task"], r["head"]): r["mean"] for r in rows if r["backend"] == "eager:fp32"}
+    agreement = _agreements(entries)
     for row in rows:
         reference = eager.get((row["task"], row["head"]))
         ok = reference is not None and row["mean"] is not None
         row["delta_vs_eager_points"] = 100 * (row["mean"] - reference) if ok else None
+        found = agreement.get((row["task"], row["backend"])) or {}
+        row["features_min_cosine_vs_eager"] = found.get("min_cosine")
+        row["features_max_rel_err_vs_eager"] = found.get("max_rel_err")
+        row["features_rows_compared"] = found.get("n_rows")
     return rows
+
+
+def _agreements(entries: Sequence[SuiteEntry]) -> dict[tuple[str, str], dict | None]:
+    """Feature agreement with eager fp32 of every other backend's run of the same task."""
+    eager = {e.task: e.report for e in entries if e.report is not None and e.backend == "eager:fp32"}
+    return {
+        (e.task, e.backend): feature_agreement(e.report, eager[e.task])
+        for e in entries
+        if e.report is not None and e.backend != "eager:fp32" and e.task in eager
+    }
+
+
+def _agreement_text(row: dict) -> str:
+    if row["features_rows_compared"] is None:
+        return "n/a"
+    return (
+        f"{1 - row['features_min_cosine_vs_eager']:.1e} / {row['features_max_rel_err_vs_eager']:.1e} "
+        f"({row['features_rows_compared']} clips)"
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -233,10 +258,19 @@ def _markdown(entries: Sequence[SuiteEntry], rows: list[dict], config: RunConfig
     lines += [format_table(table, headers, markdown=True), ""]
     if len({r["backend"] for r in rows}) > 1:
         diffs = [[r["task"], r["head"], r["backend"], _pct(r["mean"]),
-                  "n/a" if r["delta_vs_eager_points"] is None else f"{r['delta_vs_eager_points']:+.2f}"]
+                  "n/a" if r["delta_vs_eager_points"] is None else f"{r['delta_vs_eager_points']:+.2f}",
+                  r["n_test"], _agreement_text(r)]
                  for r in rows if r["backend"] != "eager:fp32"]  # fmt: skip
+        headers = ["task", "head", "backend", "%", "Δ vs eager (points)", "n_test", "features: 1 - min cos / max rel err"]
         lines += ["## Backends against eager fp32 (same splits and seeds)", ""]
-        lines += [format_table(diffs, ["task", "head", "backend", "%", "Δ vs eager (points)"], markdown=True), ""]
+        lines += [format_table(diffs, headers, markdown=True), ""]
+        lines += [
+            "One test clip moves a score by 100/n_test points: a head near a decision boundary can flip a clip on "
+            "features that agree to float32 rounding, so read the difference beside the features' agreement "
+            "(1 - the minimum per-clip cosine, and the maximum error relative to eager's largest value, over the clips both "
+            "extracted).",
+            "",
+        ]
     refused = [e for e in entries if e.status != "ok"]
     if refused:
         lines += ["## Not evaluated", ""] + [f"- {e.task} ({e.backend}): {e.status}: {e.reason}" for e in refused]

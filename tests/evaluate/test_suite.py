@@ -84,6 +84,7 @@ def test_suite_writes_one_table_with_backend_differences_and_lists_refusals(tmp_
     assert fast["delta_vs_eager_points"] == pytest.approx(-2.0) and fast["n_train"] == 80
     markdown = suite.paths["markdown"].read_text()
     assert "RANDOM WEIGHTS" in markdown and "Δ vs eager (points)" in markdown and "-2.00" in markdown
+    assert fast["features_rows_compared"] is None and "features: 1 - min cos" in markdown  # fakes keep no store
     assert "icbhi (eager:fp32): refused: icbhi: the split protocol cannot run" in markdown
     document = json.loads(suite.paths["json"].read_text())
     assert document["format_version"] == 1 and document["command"] == "audiosep-eval --task all"
