@@ -235,11 +235,26 @@ def backend_option(fn: Callable) -> Callable:
     )(fn)
     return click.option(
         "--backend",
-        type=click.Choice(backend_names()),
+        type=_OneBackend(backend_names()),
         default="eager",
         show_default=True,
         help=f"Extraction backend. {_BACKENDS_HELP}",
     )(fn)
+
+
+class _OneBackend(click.Choice):
+    """A backend name; a list (``eager,onnx``, ``fast:bf16``) is pointed at the option that takes it."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and ("," in value or ":" in value):
+            takes_list = ctx is not None and any(p.name == "backends" for p in ctx.command.params)
+            if "," in value:
+                how = f"several go in --backends {value}" if takes_list else "this command runs one at a time"
+            else:
+                name, _, precision = value.partition(":")
+                how = f"a precision goes in --precision (--backend {name} --precision {precision})"
+            self.fail(f"{value!r} is not one backend: {how}.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _offered_precisions() -> list[str]:

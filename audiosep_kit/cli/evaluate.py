@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     CommaList,
     backend_option,
+    backends_option,
     cache_option,
     checkpoint_option,
+    cli_spelling,
     command_line,
     device_option,
     encoder_options,
@@ -33,6 +36,7 @@ from audiosep_kit.cli._options import (
     report_errors,
     require_checkpoint,
 )
+from audiosep_kit.cli._sweep import refuse_sweep_of_features, run_sweep, sweep_options
 from audiosep_kit.evaluate import (
     HEADS,
     PROTOCOL_CHOICES,
@@ -41,12 +45,20 @@ from audiosep_kit.evaluate import (
     RunConfig,
     evaluate_extracted,
     evaluate_precomputed,
+    evaluate_suite,
     format_table,
+    resolve_task_list,
 )
 from audiosep_kit.evaluate.tasks import DATA_ROOT_ENV, TASKS, run_name
 from audiosep_kit.features import extract_to_store
 
-__all__ = ["main", "run", "eval_options", "run_from_options"]
+__all__ = ["EXIT_INCOMPLETE", "main", "run", "eval_options", "run_from_options"]
+
+#: Exit status of a suite run (--task all, --backends) in which some task could not be evaluated.
+EXIT_INCOMPLETE = 3
+
+
+_DEFAULTS = EvalOptions()
 
 
 def _task_names() -> str:
@@ -55,7 +67,7 @@ def _task_names() -> str:
 
 def _complete_task(ctx, param, incomplete: str) -> list[str]:
     """Shell completion of --task: the registered names (csv:PATH and folder:DIR are typed out)."""
-    return [name for name in (*TASKS, "csv:", "folder:") if name.startswith(incomplete)]
+    return [name for name in (*TASKS, "all", "csv:", "folder:") if name.startswith(incomplete)]
 
 
 def list_tasks() -> str:
@@ -83,7 +95,8 @@ def eval_options(fn: Callable) -> Callable:
             default=None,
             shell_complete=_complete_task,
             help=f"Task: {_task_names()}; or your own data: csv:LABELS.csv (path,label[,split|fold][,group]) or "
-            "folder:DIR (one sub-folder per class), see docs/custom-datasets.md. --list-tasks describes them.",
+            "folder:DIR (one sub-folder per class), see docs/custom-datasets.md; or several: 'all' (every family "
+            "found under --data-root) or a comma list, with one cross-task table. --list-tasks describes them.",
         ),
         click.option(
             "--list-tasks",
@@ -126,12 +139,19 @@ def eval_options(fn: Callable) -> Callable:
             type=click.Choice(PROTOCOL_CHOICES),
             default="official",
             show_default=True,
-            help="official: the task's folds/split, selection on validation; seed-project: the seed "
-            "project's LEAKY 80/20 protocol (best test epoch), labelled leaky.",
+            help="official: evar for fold tasks (ESC-50, UrbanSound8K), split for split tasks. evar: train on "
+            "every non-test fold minus a 10 % validation carve-out grouped by source recording; hear: validate "
+            "on fold k+1, train on the rest; split: the official train/valid/test lists; seed: the seed project's "
+            "LEAKY 80/20 recipe (best test epoch), labelled leaky. Old names: folds = hear, seed-project = seed.",
         ),
         output_option(required=False, dir_okay=True, help="Run folder (default: runs/<task>_<protocol>_<time>)."),
         device_option("Device for extraction and torch heads; cuda without CUDA is an error."),
         backend_option,
+        backends_option(
+            None,
+            "Evaluate with each of these backends (same splits and seeds) and add their difference to eager; "
+            "replaces --backend/--precision.",
+        ),
         model_path_option,
         cache_option,
         progress_option,
@@ -144,25 +164,32 @@ def eval_options(fn: Callable) -> Callable:
         click.option(
             "--max-epochs",
             type=click.IntRange(1),
-            default=100,
+            default=_DEFAULTS.max_epochs,
             show_default=True,
-            help="Most epochs per torch-head fit (the seed-project protocol always uses 100).",
+            help="Most epochs per torch-head fit (an L-BFGS epoch is 20 iterations; --protocol seed always uses 100).",
         ),
         click.option(
             "--patience",
             type=click.IntRange(1),
-            default=20,
+            default=_DEFAULTS.patience,
             show_default=True,
             help="Early-stopping patience in epochs (on validation accuracy).",
+        ),
+        click.option(
+            "--embedding-map/--no-embedding-map",
+            default=True,
+            show_default=True,
+            help="Draw a t-SNE (UMAP with umap-learn) map of the features by class in the run folder.",
         ),
         click.option(
             "--refit/--no-refit",
             default=False,
             show_default=True,
-            help="Retrain the selected model on train+validation before testing.",
+            help="Retrain the selected model on train+validation before testing (reports then count n_train "
+            "as train+validation).",
         ),
     ]
-    fn = encoder_options(checkpoint_option(fn))
+    fn = sweep_options(encoder_options(checkpoint_option(fn)))
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -186,6 +213,49 @@ def _extract(extractor, sources, out_dir, *, progress: bool | None):
     return extract_to_store(extractor, list(sources), out_dir, progress=progress)
 
 
+def _extraction(kw: dict, backend: str | None = None) -> ExtractionConfig:
+    """The extraction these options ask for; ``backend`` ('name:precision') overrides --backend/--precision."""
+    name, precision = backend.split(":") if backend else (kw["backend"], kw["precision"])
+    return ExtractionConfig(
+        checkpoint=require_checkpoint(kw["checkpoint"]), backend=name, device=kw["device"],
+        film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
+        pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
+        precision=precision, export_cache=kw["cache_dir"],
+    )  # fmt: skip
+
+
+def _features_cache(kw: dict) -> Path | None:
+    return None if kw["cache_dir"] is None else kw["cache_dir"] / "features"
+
+
+def _run_suite(config: RunConfig, kw: dict) -> None:
+    """Several tasks (--task all, --task a,b) and/or several backends (--backends): one cross-task table."""
+    for option, given in (("--features", kw["features"]), ("--task-root", kw["task_root"]),
+                          ("--model-path", kw["model_path"])):  # fmt: skip
+        if given is not None:
+            raise click.UsageError(
+                f"{option} names one task's or one backend's input; it cannot go with several tasks "
+                "(--task all, --task a,b) or --backends. Run that task on its own."
+            )
+    tasks = resolve_task_list(kw["task"], kw["data_root"])
+    labels = kw["backends"] or (f"{kw['backend']}:{kw['precision']}",)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = kw["out"] or Path("runs") / f"suite_{kw['protocol']}_{stamp}"
+    click.echo(f"suite: {len(tasks)} task(s) {', '.join(tasks)} x backend(s) {', '.join(labels)} -> {out}", err=True)
+    suite = evaluate_suite(
+        tasks, [_extraction(kw, label) for label in labels], config, out, data_root=kw["data_root"],
+        allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw), progress=_progress,
+        extract=functools.partial(_extract, progress=kw["progress"]), spell=cli_spelling,
+    )  # fmt: skip
+    click.echo(suite.paths["markdown"].read_text())
+    for entry in suite.entries:
+        if entry.status != "ok":
+            click.echo(f"{entry.status}: {entry.task} ({entry.backend}): {entry.reason}", err=True)
+    click.echo(f"wrote {out}/suite.md, suite.csv, suite.json, suite_<head>.png and one run folder per task")
+    if not suite.complete:
+        sys.exit(EXIT_INCOMPLETE)
+
+
 def run_from_options(**kw) -> None:
     """Run one evaluation from parsed CLI options and print its table (used by ``main`` and ``run``)."""
     setup_progress(kw["progress"])
@@ -193,25 +263,24 @@ def run_from_options(**kw) -> None:
         raise click.UsageError("--task is required (e.g. --task esc50).")
     options = EvalOptions(device=kw["device"], max_epochs=kw["max_epochs"], patience=kw["patience"], refit=kw["refit"])
     config = RunConfig(
-        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line()
-    )
+        heads=kw["heads"], seeds=kw["seeds"], protocol=kw["protocol"], options=options, command=command_line(),
+        embedding_map=kw["embedding_map"],
+    )  # fmt: skip
+    if kw["task"] == "all" or "," in kw["task"] or kw["backends"]:
+        _run_suite(config, kw)
+        return
     out = _out_dir(kw["out"], run_name(kw["task"]), kw["protocol"])
     common = {"data_root": kw["data_root"], "task_root": kw["task_root"], "out_dir": out, "progress": _progress}
     if kw["features"] is not None:
+        refuse_sweep_of_features(kw["sweep"])
         evaluation = evaluate_precomputed(
             kw["features"], kw["task"], config, allow_missing=kw["allow_missing"], **common
         )
     else:
-        cache = kw["cache_dir"]
-        extraction = ExtractionConfig(
-            checkpoint=require_checkpoint(kw["checkpoint"]), backend=kw["backend"], device=kw["device"],
-            film=kw["film"], condition=kw["condition"], layer=kw["layer"], pooling=kw["pooling"],
-            pad_to_32=kw["pad_to_32"], trust_checkpoint=kw["trust_checkpoint"], model_path=kw["model_path"],
-            precision=kw["precision"], export_cache=cache,
-        )  # fmt: skip
-        features_cache = None if cache is None else cache / "features"
+        if kw["sweep"]:
+            return run_sweep(kw, _extraction(kw), config, _features_cache(kw), **common)
         evaluation = evaluate_extracted(
-            kw["task"], extraction, config, allow_missing=kw["allow_missing"], cache_dir=features_cache,
+            kw["task"], _extraction(kw), config, allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw),
             extract=functools.partial(_extract, progress=kw["progress"]), **common,
         )  # fmt: skip
     click.echo(format_table(evaluation.report))
@@ -228,8 +297,8 @@ _HELP = {"help_option_names": ["-h", "--help"]}
 def main(ctx: click.Context, **kw) -> None:
     """Evaluate AudioSep features on a downstream task (the same as ``audiosep-eval run``).
 
-    Model selection uses validation data only (official folds/splits); --protocol seed-project reproduces
-    the seed project's leaky numbers and labels every output leaky.
+    Model selection uses validation data only (evar folds by default, hear folds, official splits);
+    --protocol seed reproduces the seed project's leaky numbers and labels every output leaky.
     """
     if ctx.invoked_subcommand is None:
         run_from_options(**kw)

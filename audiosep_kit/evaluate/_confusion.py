@@ -19,6 +19,8 @@ import numpy as np
 COUNT_CELLS_UP_TO = 20
 #: Largest class count that gets tick labels at all.
 _TICK_LABELS_UP_TO = 100
+#: The line every PNG of a run on random weights carries (confusion matrices, embedding maps).
+RANDOM_WEIGHTS_LINE = "RANDOM WEIGHTS: smoke run, not AudioSep features"
 
 
 def absent_classes(matrix: np.ndarray) -> np.ndarray:
@@ -42,7 +44,7 @@ def confusion_title(task: str, head: str, *, leaky: bool, random_weights: bool) 
     if leaky:
         lines.append("LEAKY PROTOCOL: selected on the test set")
     if random_weights:
-        lines.append("RANDOM WEIGHTS: smoke run, not AudioSep features")
+        lines.append(RANDOM_WEIGHTS_LINE)
     return "\n".join(lines)
 
 

@@ -99,7 +99,7 @@ def make_demo_dataset(
     """Write the demo set to ``root/speech_commands_v2/`` and return ``root`` (the data root to pass).
 
     ``per_word`` clips per word (>= 6; the default 12 gives 8 train, 2 valid, 2 test per word), plus a
-    6-s background-noise recording (4 train, 1 valid, 1 test silence segments for the 12-class task).
+    6-s background-noise recording (the 12-class task crops 4 train, 1 valid, 1 test silence clips from it).
     Refuses to write into an existing ``speech_commands_v2/`` so real data is never mixed or replaced.
     """
     words = tuple(words)

@@ -2,15 +2,25 @@
 
 Every head records where it ran in ``device_`` once fitted: torch heads on the device they were
 given, scikit-learn's logistic regression always on the CPU (reports must say what ran, not what was
-asked for). Every head standardises its input with a ``StandardScaler`` fitted in ``fit`` on the training rows
-only, so no caller can fit the scaler on validation or test data by mistake. Torch heads choose
+asked for). Every head standardises its input with a ``StandardScaler`` fitted in ``fit`` on the
+training rows only, so no caller can fit it on validation or test data by mistake. Torch heads choose
 their epoch on the validation rows passed to ``fit`` (best validation accuracy, optional patience);
 which rows those are is decided by the protocol, never by the head.
+
+Why the torch heads also *whiten* (``whiten=1e-3``, PCA on the standardised training rows, each
+eigenvalue λ rescaled by 1/sqrt(λ + 1e-3)): standardising scales each dimension but leaves them
+correlated, and AudioSep's pooled features are extremely so. On the seed ESC-50 features two
+principal components hold 90 % of the standardised variance and the condition number is ~1e9, so
+first-order optimisers (Adam, AdamW) barely move along the low-variance directions that separate
+the classes and early stopping freezes them there. Measured on those features (evar protocol, 5 folds,
+seed 0, test accuracy): AdamW ``mlp3`` 42.9 % standardised → 63.2 % whitened; AdamW ``linear`` 48.4 %
+→ 57.5 %. The ε floor keeps float noise (λ ~ 1e-7) from being blown up to unit variance (ε = 1e-6
+cost mlp3 7 points on folds 1-2). Logistic regression (second-order lbfgs) needs no whitening and keeps
+its L2 penalty in the standardised space, as the reference probe everyone reports.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +40,7 @@ from torch import nn
 from audiosep_kit._devices import torch_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
+from audiosep_kit.evaluate._training import TrainSettings, train_lbfgs, train_minibatch
 
 
 @contextmanager
@@ -51,8 +62,23 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _store(head: BaseEstimator, params: dict) -> None:
+    """``__init__`` only stores its keyword arguments (scikit-learn contract); validation is in ``fit``."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(head, name, value)
+
+
+def _whitening(Xs: np.ndarray, eps: float) -> np.ndarray:
+    """(D, D) matrix W with ``Xs @ W`` decorrelated: eigenvectors of the covariance of the (centred,
+    standardised) rows ``Xs`` (N, D), each scaled by 1/sqrt(λ + eps)."""
+    cov = np.cov(Xs.astype(np.float64), rowvar=False).reshape(Xs.shape[1], Xs.shape[1])
+    eigenvalues, vectors = np.linalg.eigh(cov)
+    return (vectors / np.sqrt(np.clip(eigenvalues, 0.0, None) + eps)).astype(np.float32)
+
+
 class _StandardizingHead(ClassifierMixin, BaseEstimator):
-    """Shared plumbing: input checks, a scaler fitted on the training rows only, thread limits.
+    """Shared plumbing: input checks, a scaler (and whitening) fitted on the training rows only, thread limits.
 
     Subclasses implement ``_check_params``, ``_fit_scaled`` (on standardised rows) and ``_proba``.
     """
@@ -61,17 +87,17 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
         """Fit on (X, y). (X_val, y_val), if given, is scaled with the training statistics and
         only ever scored (torch heads keep their best validation epoch), never trained on."""
         self._check_params()
-        Xs, y_index = self._fit_input(X, y)
-        val = self._val_input(X_val, y_val)
+        # The whitening's eigh too: 3.5 s with 2 BLAS threads on 2 busy cores, 0.1 s with 1.
         with _threads(self.n_threads):
+            Xs, y_index = self._fit_input(X, y)
+            val = self._val_input(X_val, y_val)
             self._fit_scaled(Xs, y_index, val)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """(N, n_classes) class probabilities, columns in ``classes_`` order."""
-        Xs = self._predict_input(X)
         with _threads(self.n_threads):
-            return self._proba(Xs)
+            return self._proba(self._predict_input(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (values of ``classes_``) of the rows of X."""
@@ -81,6 +107,10 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.n_threads is not None and not (isinstance(self.n_threads, int) and self.n_threads >= 1):
             raise ConfigError(f"`n_threads` must be None or an integer >= 1; got {self.n_threads!r}.")
+
+    def _whiten_eps(self) -> float | None:
+        """The whitening floor ε, or None to standardise only (the default; torch heads override)."""
+        return None
 
     def _fit_scaled(self, Xs: np.ndarray, y_index: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
         raise NotImplementedError
@@ -96,6 +126,10 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         # Fitted here, on the training rows only; standardize=False makes it the identity.
         self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize).fit(X)
+        eps = self._whiten_eps()
+        self.whitening_ = None
+        if eps is not None:
+            self.whitening_ = _whitening(self.scaler_.transform(X), eps)
         return self._scale(X), y_index
 
     def _val_input(self, X_val: Any, y_val: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -111,7 +145,9 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
         return self._scale(X_val), np.array([lookup.get(v, -1) for v in y_val], dtype=np.int64)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
-        return self.scaler_.transform(X).astype(np.float32, copy=False)
+        Xs = self.scaler_.transform(X).astype(np.float32, copy=False)
+        # The training mean was removed by the scaler (or is kept, standardize=False): rotate only.
+        return Xs if self.whitening_ is None else Xs @ self.whitening_
 
     def _predict_input(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -125,40 +161,28 @@ class _StandardizingHead(ClassifierMixin, BaseEstimator):
 
 
 class _TorchHead(_StandardizingHead):
-    """Minibatch Adam training with best-validation-epoch selection; subclasses build the network."""
+    """Minibatch Adam/AdamW (or full-batch L-BFGS) training with best-validation-epoch selection.
 
-    def __init__(
-        self,
-        *,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 64,
-        max_epochs: int = 100,
-        patience: int | None = 20,
-        standardize: bool = True,
-        random_state: int = 0,
-        device: str = "cpu",
-        n_threads: int | None = 1,
-    ):
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.standardize = standardize
-        self.random_state = random_state
-        self.device = device
-        self.n_threads = n_threads
+    Subclasses store their parameters (``__init__``), name their ``_OPTIMIZERS`` and build the network.
+    """
+
+    _OPTIMIZERS: tuple[str, ...] = ("adamw", "adam")
 
     def _build(self, n_features: int, n_classes: int) -> nn.Module:
         raise NotImplementedError
 
+    def _whiten_eps(self) -> float | None:
+        return self.whiten
+
     def _check_params(self) -> None:
         super()._check_params()
+        check_choice("optimizer", self.optimizer, self._OPTIMIZERS)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"`lr` must be a positive number; got {self.lr!r}.")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ConfigError(f"`weight_decay` must be a number >= 0; got {self.weight_decay!r}.")
+        if self.whiten is not None and not (isinstance(self.whiten, (int, float)) and self.whiten > 0):
+            raise ConfigError(f"`whiten` must be None or a positive eigenvalue floor; got {self.whiten!r}.")
         for name in ("batch_size", "max_epochs"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
@@ -169,12 +193,18 @@ class _TorchHead(_StandardizingHead):
 
     def _fit_scaled(self, Xs: np.ndarray, y_index: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None) -> None:
         dev = torch_device(self.device)
+        val_t = None if val is None else (torch.from_numpy(val[0]).to(dev), torch.from_numpy(val[1]).to(dev))
+        X_t, y_t = torch.from_numpy(Xs).to(dev), torch.from_numpy(y_index).to(dev)
+        settings = TrainSettings(
+            self.optimizer, self.lr, self.weight_decay, self.batch_size, self.max_epochs, self.patience,
+            self.random_state,
+        )  # fmt: skip
+        loop = train_lbfgs if self.optimizer == "lbfgs" else train_minibatch
+        # Initialisation and dropout masks draw from a generator seeded here, never the caller's global state.
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(self.random_state)
             net = self._build(Xs.shape[1], len(self.classes_)).to(dev)
-        val_t = None if val is None else (torch.from_numpy(val[0]).to(dev), torch.from_numpy(val[1]).to(dev))
-        X_t, y_t = torch.from_numpy(Xs).to(dev), torch.from_numpy(y_index).to(dev)
-        self.history_, self.best_epoch_ = _train(net, X_t, y_t, val_t, self)
+            self.history_, self.best_epoch_ = loop(net, X_t, y_t, val_t, settings)
         self.network_ = net.eval()
         self.device_ = str(dev)  # where it trained: what reports record
         scores = [h["val_accuracy"] for h in self.history_ if "val_accuracy" in h]
@@ -187,94 +217,80 @@ class _TorchHead(_StandardizingHead):
         return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-def _train(
-    net: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    val: tuple[torch.Tensor, torch.Tensor] | None,
-    head: _TorchHead,
-) -> tuple[list[dict], int]:
-    """Adam minibatch epochs; returns the per-epoch history and the epoch whose weights ``net`` keeps.
-
-    Ties keep the earliest best epoch; with ``patience`` training stops that many epochs after it.
-    """
-    optimizer = torch.optim.Adam(net.parameters(), lr=head.lr, weight_decay=head.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(head.random_state)
-    history: list[dict] = []
-    best_acc, best_epoch, best_state = -1.0, head.max_epochs, None
-    for epoch in range(1, head.max_epochs + 1):
-        net.train()
-        order = torch.randperm(X.shape[0], generator=generator).to(X.device)
-        total = 0.0
-        for start in range(0, X.shape[0], head.batch_size):
-            batch = order[start : start + head.batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(net(X[batch]), y[batch])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * batch.numel()
-        record = {"epoch": epoch, "train_loss": total / X.shape[0]}
-        if val is not None:
-            net.eval()
-            with torch.no_grad():
-                record["val_accuracy"] = float((net(val[0]).argmax(1) == val[1]).float().mean())
-            if record["val_accuracy"] > best_acc:
-                best_acc, best_epoch = record["val_accuracy"], epoch
-                best_state = copy.deepcopy(net.state_dict())
-        history.append(record)
-        if val is not None and head.patience is not None and epoch - best_epoch >= head.patience:
-            break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    return history, best_epoch
-
-
 class LinearHead(_TorchHead):
-    """One Linear layer on standardised features: the plainest probe of what the features hold."""
+    """One Linear layer on whitened features: the plainest probe of what the features hold.
+
+    ``optimizer``: ``"lbfgs"`` (default) is full-batch L-BFGS on cross-entropy + ``weight_decay``/2·‖W‖²,
+    where an epoch is 20 L-BFGS iterations; ``"adamw"`` / ``"adam"`` are minibatch epochs. Why L-BFGS is
+    the default: on the seed ESC-50 features (evar, 5 folds, seed 0, whitened, each with its grid) it
+    reached 58.4 ± 2.5 % against AdamW's 57.5 ± 3.4 % (lr {1e-3, 3e-3} x weight decay {1e-2, 1e-1}),
+    converging in 2-4 epochs (about 1 s a fit) where AdamW needs 40-70: the problem is convex and
+    small, so a second-order method finds its optimum where minibatch steps stop short of it.
+    ``"adam"`` (standardised only) is the seed project's recipe.
+    """
+
+    _OPTIMIZERS = ("lbfgs", "adamw", "adam")
+
+    def __init__(
+        self,
+        *,
+        optimizer: str = "lbfgs",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        batch_size: int = 128,
+        max_epochs: int = 200,
+        patience: int | None = 30,
+        standardize: bool = True,
+        whiten: float | None = 1e-3,
+        random_state: int = 0,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+    ):
+        _store(self, locals())
 
     def _build(self, n_features: int, n_classes: int) -> nn.Module:
         return nn.Linear(n_features, n_classes)
 
 
 class MLP3Head(_TorchHead):
-    """The seed project's head: D → hidden → hidden → C with ReLU (384→256→256→C by default)."""
+    """The seed project's head: D → hidden → hidden → C with ReLU (384→256→256→C by default).
+
+    ``dropout`` > 0 adds a Dropout after each hidden ReLU (the seed had none: ``dropout=0`` is its shape).
+    AdamW's decoupled ``weight_decay`` and the dropout are what the selection grid varies.
+    """
 
     def __init__(
         self,
         *,
         hidden: int = 256,
+        dropout: float = 0.5,
+        optimizer: str = "adamw",
         lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 64,
-        max_epochs: int = 100,
-        patience: int | None = 20,
+        weight_decay: float = 1e-2,
+        batch_size: int = 128,
+        max_epochs: int = 200,
+        patience: int | None = 30,
         standardize: bool = True,
+        whiten: float | None = 1e-3,
         random_state: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
     ):
-        super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            patience=patience,
-            standardize=standardize,
-            random_state=random_state,
-            device=device,
-            n_threads=n_threads,
-        )
-        self.hidden = hidden
+        _store(self, locals())
 
     def _check_params(self) -> None:
         super()._check_params()
         if not (isinstance(self.hidden, int) and self.hidden >= 1):
             raise ConfigError(f"`hidden` must be an integer >= 1; got {self.hidden!r}.")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"`dropout` must be a number in [0, 1); got {self.dropout!r}.")
 
     def _build(self, n_features: int, n_classes: int) -> nn.Module:
         h = self.hidden
-        return nn.Sequential(nn.Linear(n_features, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, n_classes))
+        drop = [nn.Dropout(self.dropout)] if self.dropout > 0 else []
+        return nn.Sequential(
+            nn.Linear(n_features, h), nn.ReLU(), *drop, nn.Linear(h, h), nn.ReLU(), *drop, nn.Linear(h, n_classes)
+        )
 
 
 class LogRegHead(_StandardizingHead):
@@ -292,11 +308,7 @@ class LogRegHead(_StandardizingHead):
         random_state: int = 0,
         n_threads: int | None = 1,
     ):
-        self.C = C
-        self.max_iter = max_iter
-        self.standardize = standardize
-        self.random_state = random_state
-        self.n_threads = n_threads
+        _store(self, locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -330,11 +342,20 @@ class HeadSpec:
     by_epoch: bool = True
 
 
-_TORCH_GRID = tuple({"lr": lr, "weight_decay": wd} for lr in (1e-3, 3e-3) for wd in (0.0, 1e-3))
+#: The seed project's recipe (its head defaults: Adam, lr 1e-3, no weight decay, no dropout, standardised
+#: only, 100 epochs): what ``--protocol seed`` trains every head with. Nothing else uses it.
+SEED_RECIPE: dict[str, Any] = {
+    "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0, "whiten": None, "batch_size": 64,
+    "max_epochs": 100, "patience": None, "C": 1.0,
+}  # fmt: skip
 
+#: Grids are sized so that ESC-50 (evar, 5 folds, seed 0, all three heads) takes about 6 min on 2 shared
+#: cores. linear (L-BFGS: no learning rate) varies its L2 penalty; mlp3 varies AdamW's weight decay and
+#: dropout at a fixed lr 1e-3 (a second learning rate would double mlp3's cost, the largest of the three);
+#: logreg varies C (the seed features want little regularisation: C = 10 or 100 wins every fold).
 HEADS: dict[str, HeadSpec] = {
-    "linear": HeadSpec(LinearHead, _TORCH_GRID),
-    "mlp3": HeadSpec(MLP3Head, _TORCH_GRID),
+    "linear": HeadSpec(LinearHead, tuple({"weight_decay": wd} for wd in (1e-4, 1e-3, 1e-2))),
+    "mlp3": HeadSpec(MLP3Head, tuple({"weight_decay": wd, "dropout": p} for wd in (1e-2, 1e-1) for p in (0.2, 0.5))),
     "logreg": HeadSpec(LogRegHead, tuple({"C": c} for c in (1.0, 10.0, 100.0)), by_epoch=False),
 }
 

@@ -119,6 +119,17 @@ def compute_scores(
     return {name: get_score(name)(y_true, y_pred, label_names) for name in score_names(task_scores)}
 
 
+def constant_scores(
+    y_true: np.ndarray, label: int, label_names: Sequence[str], task_scores: Sequence[str] = ()
+) -> dict[str, float]:
+    """:func:`compute_scores` of predicting ``label`` for every row: the floor a feature must beat.
+
+    E.g. ICBHI's constant "normal": Sp = 1, Se = 0, so the challenge score is 0.5 whatever the test set.
+    """
+    y_true = np.asarray(y_true)
+    return compute_scores(y_true, np.full(y_true.shape, label, dtype=y_true.dtype), label_names, task_scores)
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """(C, C) counts, rows = true class, columns = predicted class, over all ``num_classes`` labels."""
     return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))

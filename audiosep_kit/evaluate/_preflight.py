@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from audiosep_kit.errors import DatasetError
+from audiosep_kit.evaluate._partitions import UNGROUPED
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol
 from audiosep_kit.evaluate.tasks import Example, Task
 from audiosep_kit.evaluate.tasks._common import shown
@@ -75,6 +76,7 @@ def check_examples(
     if not examples:
         raise _refuse(task, protocol, examples, "there are no examples", allow_missing)
     y = np.array([e.label for e in examples])
+    ungrouped: list[str] = []
     for seed in seeds:
         try:
             partitions = protocol.partitions(examples, task, seed, options)
@@ -91,14 +93,22 @@ def check_examples(
                 )  # fmt: skip
             if not len(part.val) or not len(part.test):
                 raise _refuse(task, protocol, examples, f"{part.name}: no validation or no test rows", allow_missing)
-    return _notes(task, examples, protocol)
+            if UNGROUPED in part.val_source and part.name not in ungrouped:
+                ungrouped.append(part.name)
+    notes = _notes(task, examples, protocol)
+    if ungrouped:
+        notes.append(
+            f"{', '.join(ungrouped)}: the training rows come from one {task.name} recording group, so validation "
+            "was carved without groups; it shares groups with training and selection may be optimistic"
+        )
+    return notes
 
 
 def _notes(task: Task, examples: Sequence[Example], protocol: Protocol) -> list[str]:
     """What makes this evaluation smaller than the task's full one (folds absent, classes never tested)."""
     notes = []
     present = {e.split for e in examples}
-    if protocol.name == "folds":
+    if protocol.kind == "folds":
         absent = [fold for fold in task.splits if fold not in present]
         if absent:
             notes.append(
@@ -107,7 +117,7 @@ def _notes(task: Task, examples: Sequence[Example], protocol: Protocol) -> list[
                 "not comparable with full-dataset results"
             )
     untested = sorted(set(range(task.num_classes)) - {e.label for e in examples if e.split == "test"})
-    if protocol.name == "split" and untested:
+    if protocol.kind == "split" and untested:
         names = [task.label_names[c] for c in untested]
         notes.append(f"{len(untested)} classes have no test examples and are never scored: {shown(names)}")
     return notes

@@ -1,28 +1,29 @@
 """How features are split, how a head is chosen, and what is scored: the evaluation protocols.
 
-Design (official protocols, ``folds`` and ``split``):
+Protocols (registered in :data:`PROTOCOLS`; how each partitions is in ``_partitions``):
 
-* **Folds.** Every fold is the test set once. Its validation set is the *next* fold in the task's
-  order (fold k → fold k+1, the last → the first), the training set is every other fold. Whole
-  folds are used rather than a random carve-out of the training folds because the official folds
-  keep clips cut from one recording together (ESC-50, UrbanSound8K): a random split would put
-  siblings on both sides of the validation boundary and flatter the selection.
-* **Split.** The official train/valid/test lists. When a task ships no validation list (ICBHI), it
-  is carved from ``train`` by ``Example.group`` (patient, speaker) with a StratifiedGroupKFold of
-  ``round(1 / val_fraction)`` folds and a fixed random state (0), so it is the same for every seed.
+* ``evar`` (fold tasks; what ``official`` means for them): test fold k, train on every other fold
+  minus a stratified 10 % validation carve-out grouped by source recording (stricter than EVAR's
+  random carve-out), as the published linear-probe tables (EVAR, BYOL-A, M2D) train.
+* ``hear`` (fold tasks): test fold k, validate on fold k+1, train on the other folds (HEAR-style).
+* ``split`` (split tasks; what ``official`` means for them): the official train/valid/test lists.
+* ``seed``: the seed project's recipe, **leaky**: a random stratified 80/20 split of all examples (one
+  per seed, ignoring folds and groups, so near-duplicate clips of one recording land on both sides),
+  every head with :data:`SEED_RECIPE` (Adam, 100 epochs) and the epoch with the best *test* accuracy.
+  Its validation set *is* its test set, and everything it produces says so.
+
+The old names still work: ``folds`` is ``hear`` (what it always did) and ``seed-project`` is ``seed``;
+reports record the canonical name.
+
 * **Selection** sees the training and validation rows only: :func:`select_model` takes no test
   argument. Each grid point is trained on train with early stopping on validation accuracy (torch
   heads keep their best validation epoch); the grid point with the best primary task score on
   validation wins (ties: first in grid order). The test rows are predicted once, afterwards.
 * **Refit** (off by default): with ``refit=True`` the winner is retrained on train+validation
   with the chosen hyper-parameters for the chosen number of epochs. Off by default so that the
-  model scored on test is exactly the model that was selected.
-* **Seeds** vary head initialisation and minibatch order; the official splits do not change.
-
-The ``seed-project`` protocol reproduces the seed project's numbers and is **leaky**: a random stratified
-80/20 split of all examples (one split per seed, ignoring folds and groups, so near-duplicate clips
-of one recording land on both sides), each head at its default hyper-parameters, 100 epochs, and the
-epoch with the best *test* accuracy. Its validation set *is* its test set, and everything it produces says so.
+  model scored on test is exactly the model that was selected. ``RunResult.n_train`` counts the rows
+  the scored model was trained on (train+validation with refit).
+* **Seeds** vary head initialisation and minibatch order; the official splits and carve-outs do not change.
 """
 
 from __future__ import annotations
@@ -33,161 +34,95 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from audiosep_kit._devices import parse_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError
-from audiosep_kit.evaluate._heads import check_head_device, get_head_spec, make_head
+from audiosep_kit.evaluate._heads import SEED_RECIPE, check_head_device, get_head_spec, make_head
 from audiosep_kit.evaluate._metrics import compute_scores, confusion, score_names
+from audiosep_kit.evaluate._partitions import (
+    EVAR_VAL_FRACTION,
+    EvalOptions,
+    Partition,
+    evar_partitions,
+    hear_partitions,
+    seed_partitions,
+    split_partitions,
+)
 from audiosep_kit.evaluate.tasks._task import Example, Task
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    """Training and selection options shared by every head of one evaluation."""
-
-    device: str = "cpu"
-    max_epochs: int = 100
-    patience: int | None = 20
-    batch_size: int = 64
-    refit: bool = False
-    val_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        parse_device(self.device)  # the spelling only; whether it exists is checked when a head needs it
-        if not 0.0 < self.val_fraction < 0.5:
-            raise ConfigError(f"`val_fraction` must be in (0, 0.5); got {self.val_fraction!r}.")
-
-    def head_params(self) -> dict:
-        """The options every head receives (``make_head`` drops those a head does not take)."""
-        return {
-            "device": self.device,
-            "max_epochs": self.max_epochs,
-            "patience": self.patience,
-            "batch_size": self.batch_size,
-        }
-
-
-@dataclass(frozen=True)
-class Partition:
-    """Row indices of one train/validation/test assignment; ``val_source`` says how validation was made."""
-
-    name: str
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    val_source: str
+_DEFAULT_OPTIONS = EvalOptions()
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A registered protocol: how it partitions, whether it searches the grid, whether it leaks.
+    """A registered protocol: how it partitions, the task kind it serves, whether it searches the grid, leaks.
 
-    ``head_overrides`` replace the user's training options (the seed-project protocol's fixed 100 epochs).
-    A leaky protocol never refits: its validation rows are its test rows.
+    ``kind`` is the task kind it runs on ("folds" or "split"; None: any). ``head_overrides`` replace the
+    user's training options (the seed protocol's recipe). A leaky protocol never refits: its validation
+    rows are its test rows.
     """
 
     name: str
     leaky: bool
     description: str
     partitions: Callable[[Sequence[Example], Task, int, EvalOptions], list[Partition]]
+    kind: str | None = None
     use_grid: bool = True
     head_overrides: dict = field(default_factory=dict)
 
 
-def _indices(mask: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(mask).astype(np.int64)
-
-
-def fold_partitions(examples: Sequence[Example], task: Task, seed: int, options: EvalOptions) -> list[Partition]:
-    """One partition per fold present: test = that fold, validation = the next fold, train = the rest."""
-    splits = np.array([e.split for e in examples])
-    folds = [f for f in task.splits if (splits == f).any()]
-    if len(folds) < 3:
-        raise ConfigError(
-            f"the folds protocol needs examples in at least 3 folds (test, validation, train); got "
-            f"{folds} of {task.splits}. Fix: provide the full dataset under --data-root."
-        )
-    out = []
-    for i, fold in enumerate(folds):
-        val_fold = folds[(i + 1) % len(folds)]
-        train = _indices((splits != fold) & (splits != val_fold))
-        val, test = _indices(splits == val_fold), _indices(splits == fold)
-        out.append(Partition(f"fold {fold}", train, val, test, f"fold {val_fold}"))
-    return out
-
-
-def split_partitions(examples: Sequence[Example], task: Task, seed: int, options: EvalOptions) -> list[Partition]:
-    """The official train/valid/test lists; validation carved from train by group when absent."""
-    splits = np.array([e.split for e in examples])
-    for name in ("train", "test"):
-        if not (splits == name).any():
-            raise ConfigError(f"task {task.name!r} has no {name!r} examples; got splits {sorted(set(splits))}.")
-    test = _indices(splits == "test")
-    if (splits == "valid").any():
-        train, val = _indices(splits == "train"), _indices(splits == "valid")
-        return [Partition("official split", train, val, test, "official valid")]
-    train_all = _indices(splits == "train")
-    train, val, how = carve_validation(examples, train_all, options.val_fraction)
-    return [Partition("official split", train, val, test, how)]
-
-
-def carve_validation(
-    examples: Sequence[Example], rows: np.ndarray, val_fraction: float
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Split ``rows`` into (train, val) so that no group straddles them, stratified by label.
-
-    The random state is fixed (0): the carved validation set is part of the protocol, not of a seed.
-    """
-    labels = np.array([examples[i].label for i in rows])
-    groups = [examples[i].group for i in rows]
-    n_splits = max(2, round(1.0 / val_fraction))
-    if all(g is not None for g in groups):
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
-        tr, va = next(splitter.split(rows, labels, groups=groups))
-        how = f"carved from train by group (StratifiedGroupKFold, 1/{n_splits}, random_state=0)"
-    else:
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
-        tr, va = next(splitter.split(rows, labels))
-        how = f"carved from train, stratified, no groups (StratifiedKFold, 1/{n_splits}, random_state=0)"
-    return rows[tr], rows[va], how
-
-
-def seed_project_partitions(
-    examples: Sequence[Example], task: Task, seed: int, options: EvalOptions
-) -> list[Partition]:
-    """LEAKY: random stratified 80/20 of everything; validation is the test set (best test epoch)."""
-    labels = np.array([e.label for e in examples])
-    train, test = train_test_split(np.arange(len(examples)), test_size=0.2, stratify=labels, random_state=seed)
-    train, test = np.sort(train), np.sort(test)
-    return [Partition(f"random 80/20 (seed {seed})", train, test, test, "the test set itself (LEAKY)")]
-
-
 PROTOCOLS: dict[str, Protocol] = {
-    "folds": Protocol(
-        "folds", False, "official folds; validation = the next fold; selection on validation only", fold_partitions
+    "evar": Protocol(
+        "evar",
+        False,
+        f"EVAR-style folds: test fold k, train on every other fold minus a stratified {EVAR_VAL_FRACTION:.0%} "
+        "validation carve-out (early stopping and selection), grouped by source recording so none straddles "
+        "train/valid: stricter than EVAR's random carve-out",
+        evar_partitions,
+        kind="folds",
     ),
-    "split": Protocol("split", False, "official train/valid/test; selection on validation only", split_partitions),
-    "seed-project": Protocol(
-        "seed-project",
+    "hear": Protocol(
+        "hear",
+        False,
+        "HEAR-style folds: test fold k, validate on fold k+1, train on the other folds; selection on validation",
+        hear_partitions,
+        kind="folds",
+    ),
+    "split": Protocol(
+        "split", False, "official train/valid/test; selection on validation only", split_partitions, kind="split"
+    ),
+    "seed": Protocol(
+        "seed",
         True,
-        "LEAKY reproduction of the seed project: random stratified 80/20 split, default hyper-parameters, "
-        "100 epochs, epoch chosen by best TEST accuracy",
-        seed_project_partitions,
+        "LEAKY reproduction of the seed project: random stratified 80/20 split, the seed's head recipe (Adam, "
+        "lr 1e-3, no weight decay), 100 epochs, epoch chosen by best TEST accuracy",
+        seed_partitions,
         use_grid=False,
-        head_overrides={"max_epochs": 100, "patience": None},
+        head_overrides=SEED_RECIPE,
     ),
 }
+#: Older names, still accepted: what they always ran.
+PROTOCOL_ALIASES = {"folds": "hear", "seed-project": "seed"}
+#: What ``official`` means per task kind.
+OFFICIAL = {"folds": "evar", "split": "split"}
+#: Every name a caller may give (``official``, the canonical names, the aliases).
+PROTOCOL_NAMES = ("official", *PROTOCOLS, *PROTOCOL_ALIASES)
 
 
 def resolve_protocol(name: str, task: Task) -> Protocol:
-    """``"official"`` means the task's own kind (folds or split); other names index :data:`PROTOCOLS`."""
-    key = task.protocol if name == "official" else name
-    check_choice("protocol", name, ("official", *PROTOCOLS))
-    return PROTOCOLS[key]
+    """``official`` is the task kind's default (evar for folds, split for split); aliases map to their
+    canonical protocol; a fold protocol on a split task (or the reverse) is refused with the fix."""
+    check_choice("protocol", name, PROTOCOL_NAMES)
+    key = OFFICIAL[task.protocol] if name == "official" else PROTOCOL_ALIASES.get(name, name)
+    protocol = PROTOCOLS[key]
+    if protocol.kind is not None and protocol.kind != task.protocol:
+        fits = [n for n, p in PROTOCOLS.items() if p.kind in (None, task.protocol)]
+        raise ConfigError(
+            f"protocol {key!r} runs on {protocol.kind} tasks; task {task.name!r} is a {task.protocol} task. "
+            f"Fix: --protocol official or one of {fits}."
+        )
+    return protocol
 
 
 @dataclass(frozen=True)
@@ -240,12 +175,13 @@ class RunResult:
     selection: Selection
     scores: dict
     confusion: np.ndarray
-    n_train: int
+    n_train: int  # rows the scored model was trained on: train, or train+validation with refit
     n_val: int
     n_test: int
     val_source: str
     leaky: bool
     device: str  # where the head that scored the test rows ran (``device_``), not what was requested
+    refit: bool = False
 
 
 def run_partition(
@@ -271,8 +207,9 @@ def run_partition(
     model, sel = select_model(
         head, X[part.train], y[part.train], X[part.val], y[part.val], grid=grid, params=params, task=task
     )
-    if options.refit and not protocol.leaky:
-        rows = np.concatenate([part.train, part.val])
+    refit = options.refit and not protocol.leaky
+    rows = np.concatenate([part.train, part.val]) if refit else part.train
+    if refit:
         epochs = {"max_epochs": sel.best_epoch, "patience": None} if sel.best_epoch else {}
         model = make_head(head, **{**params, **sel.params, **epochs}).fit(X[rows], y[rows])
     y_pred = model.predict(X[part.test])
@@ -283,12 +220,13 @@ def run_partition(
         selection=sel,
         scores=compute_scores(y[part.test], y_pred, task.label_names, task.scores),
         confusion=confusion(y[part.test], y_pred, task.num_classes),
-        n_train=len(part.train),
+        n_train=len(rows),
         n_val=len(part.val),
         n_test=len(part.test),
         val_source=part.val_source,
         leaky=protocol.leaky,
         device=model.device_,
+        refit=refit,
     )
 
 
@@ -300,7 +238,7 @@ def evaluate(
     heads: Sequence[str],
     seeds: Sequence[int],
     protocol: str = "official",
-    options: EvalOptions = EvalOptions(),
+    options: EvalOptions = _DEFAULT_OPTIONS,
     progress: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Every head × partition × seed of ``protocol`` on features ``X`` (rows aligned with ``examples``)."""
@@ -318,7 +256,7 @@ def evaluate(
     for seed in seeds:
         for part in proto.partitions(examples, task, seed, options):
             for head in heads:
-                _log.info("eval: %s on %s, %s, seed %d (%d test)", head, task.name, part.name, seed, len(part.test))
+                _log.info("eval: %s on %s, %s %s, seed %d", head, task.name, proto.name, part.name, seed)
                 result = run_partition(head, X, y, part, seed, protocol=proto, task=task, options=options)
                 results.append(result)
                 if progress is not None:

@@ -5,12 +5,17 @@ seeds, the provenance of the features (weights SHA-256 and whether they were ran
 executed) and package versions, and under ``heads[<name>]`` at least ``accuracy_mean``,
 ``accuracy_std`` and ``macro_f1_mean``: scripts may rely on these keys. Since format 2, ``measured``
 says in one place what the numbers are of: the command line, layer, pooling, FiLM mode, backend and
-precision, the weights' identity (SHA-256, source, whether random) and the test-set sizes per
-partition and in total; the CSV rows and the summary.md header repeat it. Devices are recorded as they
-ran: ``heads[<name>]['device']`` (and each run's ``device``) is where that head trained, e.g. ``cpu`` for
-logreg even when ``device_requested`` is ``cuda``; the extraction's is in ``provenance.executed``. Means and standard
-deviations are over every (partition, seed) run of a head; the std is the sample std (ddof=1), 0.0
-for a single run. NaN scores (e.g. ICBHI Se on a test set without abnormal cycles) appear as null.
+precision, the weights' identity (SHA-256, source, whether random), the protocol, the test-set sizes per
+partition and in total, and ``n_train``: per partition, the rows the *scored* model was trained on
+(train, or train+validation with refit); the CSV rows, the summary.md header and the table repeat it.
+Devices are recorded as they ran: ``heads[<name>]['device']`` (and each run's ``device``) is where
+that head trained, e.g. ``cpu`` for logreg even when ``device_requested`` is ``cuda``; the
+extraction's is in ``provenance.executed``. Means and standard deviations are over every (partition,
+seed) run of a head; the std is the sample std (ddof=1), 0.0 for a single run. NaN scores (e.g.
+ICBHI Se on a test set without abnormal cycles) appear as null.
+``floor`` (``evaluate._floors``) holds what constant predictions score on the same test rows, summarised
+like a head: ``majority`` for every task, ``constant_normal`` for ICBHI; the tables show them as rows
+under the heads ("constant 'normal' floor"). Reports written before it have no ``floor`` key.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit._versions import package_versions
 from audiosep_kit.errors import ArtifactMismatchError
 from audiosep_kit.evaluate._confusion import confusion_title, plot_confusion
+from audiosep_kit.evaluate._embedding_map import write_embedding_map
 from audiosep_kit.evaluate._metrics import score_names
 from audiosep_kit.evaluate._protocols import EvalOptions, Protocol, RunResult
 from audiosep_kit.evaluate.tasks._task import Task
@@ -66,6 +72,7 @@ def _run_record(r: RunResult) -> dict:
         "val_score": sel.val_score,
         "val_source": r.val_source,
         "n_train": r.n_train,
+        "refit": r.refit,
         "n_val": r.n_val,
         "n_test": r.n_test,
         "scores": r.scores,
@@ -79,21 +86,29 @@ def _ran_on(runs: Sequence[RunResult]) -> str:
     return ",".join(dict.fromkeys(r.device for r in runs))
 
 
-def test_sizes(results: Sequence[RunResult]) -> dict[str, int]:
-    """Test clips per partition (the largest a partition had over its runs, which agree for folds)."""
+def test_sizes(results: Sequence[RunResult], field: str = "n_test") -> dict[str, int]:
+    """Test clips (or ``field``: ``n_train``) per partition: the largest over its runs, which agree
+    for every head and seed of a partition."""
     sizes: dict[str, int] = {}
     for r in results:
-        sizes[r.partition] = max(sizes.get(r.partition, 0), int(r.n_test))
+        sizes[r.partition] = max(sizes.get(r.partition, 0), int(getattr(r, field)))
     return sizes
 
 
-def measured(provenance: dict, results: Sequence[RunResult], command: str | None) -> dict:
-    """What the numbers are of, flat: command, encoder options, engine, weights, test sizes."""
+def train_sizes_text(n_train: dict[str, int]) -> str:
+    """``1440`` when every partition trained on as many rows, else ``1436-1446`` (min-max)."""
+    low, high = min(n_train.values(), default=0), max(n_train.values(), default=0)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def measured(provenance: dict, results: Sequence[RunResult], command: str | None, protocol: str | None = None) -> dict:
+    """What the numbers are of, flat: command, protocol, encoder options, engine, weights, train/test sizes."""
     encoder = provenance.get("encoder") or {}
     weights = provenance.get("weights") or {}
     sizes = test_sizes(results)
     return {
         "command": command,
+        "protocol": protocol,
         "layer": encoder.get("layer"),
         "pooling": encoder.get("pooling"),
         "film": encoder.get("film"),
@@ -104,6 +119,7 @@ def measured(provenance: dict, results: Sequence[RunResult], command: str | None
         "random_weights": weights.get("random_weights"),
         "n_test": sizes,
         "n_test_total": sum(sizes.values()),
+        "n_train": test_sizes(results, "n_train"),
     }
 
 
@@ -116,9 +132,11 @@ def build_report(
     options: EvalOptions,
     provenance: dict,
     command: str | None = None,
+    floor: dict | None = None,
 ) -> dict:
     """The results.json document. ``provenance`` describes the features (see runner.provenance_*);
-    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``)."""
+    ``command`` is the command line that ran it (the CLI passes ``shlex.join(sys.argv)``); ``floor`` is
+    ``evaluate._floors.floor_scores`` of the same partitions (the runner always passes it)."""
     names = score_names(task.scores)
     summary = summarize(results, names)
     heads = {}
@@ -141,22 +159,23 @@ def build_report(
         "leaky": protocol.leaky,
         "device_requested": options.device,
         "seeds": list(seeds),
-        "measured": measured(provenance, results, command),
+        "measured": measured(provenance, results, command, protocol.name),
         "provenance": provenance,
         "versions": package_versions(),
         "heads": heads,
+        "floor": floor or {},
     }
 
 
-def _json_safe(obj):
+def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
+        return json_safe(obj.item())
     return obj
 
 
@@ -172,7 +191,7 @@ def _csv_frame(report: dict) -> pd.DataFrame:
             rows.append({
                 "head": head, "protocol": report["protocol"]["name"], "leaky": report["leaky"], **setup,
                 "partition": run["partition"], "seed": run["seed"], "params": json.dumps(run["params"]),
-                "best_epoch": run["best_epoch"], "val_score": run["val_score"],
+                "best_epoch": run["best_epoch"], "val_score": run["val_score"], "refit": run.get("refit", False),
                 "n_train": run["n_train"], "n_val": run["n_val"], "n_test": run["n_test"], **run["scores"],
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -185,7 +204,7 @@ def _cell(block: dict, name: str) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def _banners(report: dict) -> list[str]:
+def banners(report: dict) -> list[str]:
     """Warnings that must travel with the numbers: a leaky protocol, random weights, reduced data."""
     out = []
     if report["leaky"]:
@@ -198,27 +217,48 @@ def _banners(report: dict) -> list[str]:
 
 def format_table(report: dict) -> str:
     """A plain-text table of mean ± std (in %) per head, with the protocol and any warning banners."""
-    lines = _banners(report)
-    lines.append(f"task {report['task']['name']} | protocol {report['protocol']['name']} | seeds {report['seeds']}")
+    lines = banners(report)
+    proto = report["protocol"]
+    header = f"task {report['task']['name']} | protocol {proto['name']} | seeds {report['seeds']}"
+    n_train = (report.get("measured") or {}).get("n_train")
+    lines.append(header + (f" | scored heads trained on {train_sizes_text(n_train)} examples" if n_train else ""))
+    if proto.get("description"):
+        lines.append(f"protocol {proto['name']}: {proto['description']} (refit: {proto.get('refit')})")
     lines.append(_score_table(report))
     return "\n".join(lines)
 
 
+def floor_label(block: dict) -> str:
+    """The table row of a floor: its name, and the class it predicts when that is one class everywhere."""
+    predicted = set((block.get("predicts") or {}).values())
+    if block["name"].startswith("majority") and len(predicted) == 1:
+        return f"{block['name']} ({predicted.pop()!r})"
+    return block["name"]
+
+
 def _score_table(report: dict, *, markdown: bool = False) -> str:
     names = report["task"]["scores"]
-    rows = [[h, b["n_runs"], *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
-    return render_table(rows, ["head", "runs", *names], formats=["", "d", *[""] * len(names)], markdown=markdown)
+    rows = [[h, b["n_runs"], _trained_on(b), *(_cell(b, n) for n in names)] for h, b in report["heads"].items()]
+    rows += [[floor_label(b), b["n_runs"], "", *(_cell(b, n) for n in names)] for b in report.get("floor", {}).values()]
+    headers = ["head", "runs", "n_train", *names]
+    return render_table(rows, headers, formats=["", "d", "", *[""] * len(names)], markdown=markdown)
 
 
-def _markdown(report: dict, images: dict[str, str]) -> str:
+def _trained_on(block: dict) -> str:
+    """The rows the scored model of a head was trained on, over its runs (``1440`` or ``1436-1446``)."""
+    return train_sizes_text({str(i): run["n_train"] for i, run in enumerate(block["runs"])})
+
+
+def _markdown(report: dict, images: dict[str, str], embedding: Path | None = None) -> str:
     prov = report["provenance"]
     weights = prov.get("weights", {})
     out = [f"# {report['task']['name']}: {report['protocol']['name']}", ""]
-    out += [f"> **{line.strip('! ')}**" for line in _banners(report)]
-    out += [""] if _banners(report) else []
+    out += [f"> **{line.strip('! ')}**" for line in banners(report)]
+    out += [""] if banners(report) else []
     out += _measured_lines(report["measured"])
     out += [
-        f"- protocol: {report['protocol']['description']} (refit: {report['protocol']['refit']})",
+        f"- protocol: {report['protocol']['name']}: {report['protocol']['description']} "
+        f"(refit: {report['protocol']['refit']})",
         f"- seeds: {report['seeds']}; date: {report['date']}",
         f"- features: {prov.get('source')}; backend {prov.get('backend')}; executed {prov.get('executed')}",
         f"- weights sha256: {weights.get('sha256')} (random: {weights.get('random_weights')})",
@@ -228,9 +268,16 @@ def _markdown(report: dict, images: dict[str, str]) -> str:
         "",
         _score_table(report, markdown=True),
     ]
-    out += ["", "Mean ± sample std (%) over every (partition, seed) run."]
+    out += ["", "Mean ± sample std (%) over every (partition, seed) run; n_train: rows the scored model trained on."]
+    if report.get("floor"):
+        out += [
+            "Floors: a constant prediction scored on the same test rows, no features (majority: the most "
+            "frequent training class of each partition)."
+        ]
     for head, image in images.items():
         out += ["", f"![confusion matrix, {head}]({image})"]
+    if embedding is not None:
+        out += ["", f"![2-D map of the features by class]({embedding.name})"]
     return "\n".join(out) + "\n"
 
 
@@ -244,13 +291,33 @@ def _measured_lines(m: dict) -> list[str]:
         f"- engine: backend {m['backend']}, precision {m['precision']}",
         f"- weights: sha256 {m['weights_sha256']} from {m['weights_source']}{random}",
         f"- test set: {m['n_test_total']} clips in total ({sizes})",
+        _trained_line(m),
     ]
 
 
+def _trained_line(m: dict) -> str:
+    """How many rows the scored models were trained on (absent from reports before this field existed)."""
+    n_train = m.get("n_train") or {}
+    if not n_train:
+        return "- trained on: (not recorded)"
+    sizes = train_sizes_text(n_train)
+    return f"- scored heads trained on: {sizes} examples per partition (protocol {m.get('protocol')})"
+
+
 def write_run_dir(
-    report: dict, results: Sequence[RunResult], out_dir: str | Path, label_names: Sequence[str]
+    report: dict,
+    results: Sequence[RunResult],
+    out_dir: str | Path,
+    label_names: Sequence[str],
+    *,
+    features: np.ndarray | None = None,
+    labels: Sequence[int] | None = None,
 ) -> dict[str, Path]:
-    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths."""
+    """Write results.json, results.csv, summary.md and one confusion_<head>.png; return their paths.
+
+    With ``features`` (N, D) and their (N,) ``labels`` it also draws the embedding map
+    (``evaluate._embedding_map``: ``embedding_tsne.png`` or ``embedding_umap.png``, key ``embedding_map``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = {}
@@ -261,11 +328,17 @@ def write_run_dir(
         title = confusion_title(report["task"]["name"], head, leaky=report["leaky"], random_weights=random)
         plot_confusion(matrix, label_names, out / name, title)
         images[head] = name
+    extra: dict[str, Path] = {}
+    if features is not None and labels is not None:
+        embedding = write_embedding_map(
+            features, labels, label_names, out, task=report["task"]["name"], measured=report["measured"]
+        )
+        extra = {"embedding_map": embedding} if embedding is not None else {}
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "summary.md"}
-    atomic_write_text(paths["json"], json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    atomic_write_text(paths["json"], json.dumps(json_safe(report), indent=2, allow_nan=False))
     _csv_frame(report).to_csv(paths["csv"], index=False)
-    atomic_write_text(paths["markdown"], _markdown(report, images))
-    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}}
+    atomic_write_text(paths["markdown"], _markdown(report, images, extra.get("embedding_map")))
+    return {**paths, **{f"confusion_{h}": out / n for h, n in images.items()}, **extra}
 
 
 def read_results(path: str | Path) -> dict:

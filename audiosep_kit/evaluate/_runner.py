@@ -21,30 +21,34 @@ import numpy as np
 
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import ConfigError, StoreError
+from audiosep_kit.evaluate._floors import floor_scores
 from audiosep_kit.evaluate._heads import HEADS, get_head_spec, takes_device
 from audiosep_kit.evaluate._precomputed import PrecomputedFeatures, align_to_examples, labels_as_ids, load_precomputed
 from audiosep_kit.evaluate._preflight import check_examples
-from audiosep_kit.evaluate._protocols import PROTOCOLS, EvalOptions, RunResult, evaluate, resolve_protocol
+from audiosep_kit.evaluate._protocols import PROTOCOL_NAMES, EvalOptions, RunResult, evaluate, resolve_protocol
 from audiosep_kit.evaluate._report import build_report, write_run_dir
 from audiosep_kit.evaluate._stored import is_store, match_store
 from audiosep_kit.evaluate.tasks import Example, Task, load_examples, load_metadata, resolve_task
 from audiosep_kit.features import CachedFeatures, FeatureStore, cached_features, default_cache_dir
 from audiosep_kit.runtime import FeatureExtractor, artifact_options
 
-#: Names accepted for ``RunConfig.protocol``: the task's official kind, or a registered protocol.
-PROTOCOL_CHOICES = ("official", *PROTOCOLS)
+#: Names accepted for ``RunConfig.protocol``: ``official`` (evar for fold tasks, split for split tasks), a
+#: registered protocol (evar, hear, split, seed) or an older alias (folds = hear, seed-project = seed).
+PROTOCOL_CHOICES = PROTOCOL_NAMES
 _SHOW_FAILURES = 5
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What to evaluate: heads, seeds, protocol ('official' = the task's folds or split) and options."""
+    """What to evaluate: heads, seeds, protocol ('official' = evar for fold tasks, split for split tasks)."""
 
     heads: tuple[str, ...] = ("linear", "mlp3", "logreg")
     seeds: tuple[int, ...] = (0,)
     protocol: str = "official"
     options: EvalOptions = field(default_factory=EvalOptions)
     command: str | None = None  # the command line, recorded in every report (the CLI fills it)
+    #: Draw the 2-D map of the features by class in the run folder (t-SNE: ~10-20 s for 2000 clips).
+    embedding_map: bool = True
 
     def __post_init__(self) -> None:
         if not self.heads:
@@ -99,11 +103,17 @@ def evaluate_features(
         X, examples, task, heads=config.heads, seeds=config.seeds, protocol=config.protocol,
         options=config.options, progress=progress,
     )  # fmt: skip
+    partitions = [part for seed in config.seeds for part in protocol.partitions(examples, task, seed, config.options)]
+    floor = floor_scores(np.array([e.label for e in examples]), partitions, task)
     report = build_report(
         results, task=task, protocol=protocol, seeds=config.seeds, options=config.options, provenance=provenance,
-        command=config.command,
+        command=config.command, floor=floor,
     )  # fmt: skip
-    paths = write_run_dir(report, results, out_dir, task.label_names) if out_dir is not None else {}
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        labels = [e.label for e in examples]
+        features = X if config.embedding_map else None
+        paths = write_run_dir(report, results, out_dir, task.label_names, features=features, labels=labels)
     return Evaluation(report, results, paths)
 
 
@@ -176,7 +186,7 @@ def _saved_features(
     return X, examples, _precomputed_provenance(pre)
 
 
-def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
+def extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
     """What made the features. ``executed`` comes from the store's manifest (the extraction that
     wrote them: on a cache hit, an earlier run, maybe on another device), else from the extractor."""
     return {
@@ -192,7 +202,7 @@ def _extractor_provenance(description: dict, cached: CachedFeatures) -> dict:
     }
 
 
-def _refuse_failures(cached: CachedFeatures) -> None:
+def refuse_failures(cached: CachedFeatures) -> None:
     """Evaluating without the clips that failed would silently change the test set: refuse."""
     if cached.ok.all():
         return
@@ -226,19 +236,19 @@ def evaluate_extracted(
     notes = check_examples(
         task, examples, protocol, options=config.options, seeds=config.seeds, allow_missing=allow_missing
     )
-    extractor = (make_extractor or _make_extractor)(extraction)
+    extractor = (make_extractor or build_extractor)(extraction)
     cache_root = cache_dir or default_cache_dir()
     cached = cached_features(
         extractor, [e.segment for e in examples], cache_root, extract=extract, open_store=open_store
     )
-    _refuse_failures(cached)
-    provenance = {**_extractor_provenance(extractor.describe(), cached), "data_notes": notes}
+    refuse_failures(cached)
+    provenance = {**extractor_provenance(extractor.describe(), cached), "data_notes": notes}
     return evaluate_features(
         cached.features, examples, task, config, provenance=provenance, out_dir=out_dir, progress=progress
     )
 
 
-def _make_extractor(extraction: ExtractionConfig) -> Any:
+def build_extractor(extraction: ExtractionConfig) -> Any:
     backend_options = artifact_options(
         extraction.backend, extraction.precision, extraction.model_path or None, extraction.export_cache
     )

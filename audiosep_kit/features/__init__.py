@@ -2,30 +2,38 @@
 
 :func:`extract_to_store` runs a FeatureExtractor over many files into a store folder that a kill
 never corrupts and a rerun resumes; :func:`cached_features` keys such stores by the extractor's
-identity and the audio's, so a repeated evaluation never re-extracts.
+identity and the audio's, so a repeated evaluation never re-extracts; :func:`cached_sweep` fills the
+entries of many (layer, pooling) configurations from one encoder pass.
 """
 
 from audiosep_kit.features._cache import (
     CACHE_FORMAT_VERSION,
     KEY_FIELDS,
     CachedFeatures,
+    cache_entry,
     cache_key,
+    cache_result,
     cached_features,
     default_cache_dir,
     extractor_identity,
     source_identity,
 )
 from audiosep_kit.features._store import FORMAT_VERSION, FeatureStore, extract_to_store
+from audiosep_kit.features._sweep import cached_sweep, extract_sweep_to_stores
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
     "CachedFeatures",
+    "cache_entry",
+    "cache_result",
     "FORMAT_VERSION",
     "FeatureStore",
     "KEY_FIELDS",
     "cache_key",
     "cached_features",
+    "cached_sweep",
     "default_cache_dir",
+    "extract_sweep_to_stores",
     "extract_to_store",
     "extractor_identity",
     "source_identity",

@@ -144,6 +144,16 @@ def _write_marker(entry: Path, key: str, identity: dict, n: int) -> None:
     atomic_write_text(entry / _MARKER, json.dumps(data, indent=2))
 
 
+def cache_entry(description: dict, sources: Sequence[AudioSegment], cache_dir: str | Path) -> tuple[str, Path, bool]:
+    """(key, entry folder, hit) of the configuration ``description`` (an extractor's ``describe()``) on
+    ``sources``: hit is True when the entry's store is complete and marked usable."""
+    if not sources:
+        raise ConfigError("no audio sources to extract; got an empty list.")
+    key = cache_key(description, sources)
+    entry = Path(cache_dir) / key
+    return key, entry, _read_marker(entry) is not None
+
+
 def cached_features(
     extractor: Any,
     sources: Sequence[AudioSegment],
@@ -157,21 +167,24 @@ def cached_features(
     ``extract(extractor, sources, out_dir)`` and ``open_store(out_dir)`` return objects with
     ``features`` (N, D), ``index`` (with 'status') and ``manifest``; they default to the runtime store.
     """
-    if not sources:
-        raise ConfigError("no audio sources to extract; got an empty list.")
     description = extractor.describe()
-    key = cache_key(description, sources)
-    entry = Path(cache_dir) / key
-    hit = _read_marker(entry) is not None
+    key, entry, hit = cache_entry(description, sources, cache_dir)
     if hit:
         _log.info("features: cache hit %s (%d clips), no extraction", key[:16], len(sources))
         store = (open_store or _default_open)(entry / "store")
     else:
         _log.info("features: extracting %d clips into the cache %s", len(sources), entry)
         store = (extract or _default_extract)(extractor, sources, entry / "store")
-        if bool((store.index["status"] != "pending").all()):
-            _write_marker(entry, key, extractor_identity(description), len(sources))
+    return cache_result(description, len(sources), entry, store, extracted=not hit)
+
+
+def cache_result(description: dict, num_sources: int, entry: Path, store: Any, *, extracted: bool) -> CachedFeatures:
+    """The features of ``store`` (the store of cache ``entry``); a just ``extracted`` store that is
+    complete is marked usable first, so the next lookup of ``description`` is a hit."""
+    key = entry.name
+    if extracted and bool((store.index["status"] != "pending").all()):
+        _write_marker(entry, key, extractor_identity(description), num_sources)
     features = np.array(store.features, dtype=np.float32)
-    if features.shape[0] != len(sources):
-        raise StoreError(f"{entry}: the store holds {features.shape[0]} rows for {len(sources)} sources.")
-    return CachedFeatures(features, store.index, dict(store.manifest), key, entry, extracted=not hit)
+    if features.shape[0] != num_sources:
+        raise StoreError(f"{entry}: the store holds {features.shape[0]} rows for {num_sources} sources.")
+    return CachedFeatures(features, store.index, dict(store.manifest), key, entry, extracted=extracted)

@@ -9,12 +9,14 @@ surfaces as an ``OSError`` (ENOSPC) that the store turns into a clear error, and
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -22,6 +24,7 @@ from filelock import FileLock, Timeout
 from audiosep_kit.errors import StoreError
 
 _LOCK, _OWNER = ".lock", ".lock-owner.json"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 #: Rows of NaN written per block when a matrix is created (bounded memory for any N).
 _CREATE_ROWS = 4096
 
@@ -63,6 +66,35 @@ class MatrixWriter:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def commit_rows(
+    writer: MatrixWriter, journal: IO[str], records: dict[int, dict], vectors: dict[int, np.ndarray]
+) -> None:
+    """Write a chunk's rows (NaN where ``records`` says error), fsync them, then append and fsync their
+    journal lines in ``records`` order: a journal line always means its row's bytes are on disk."""
+    nan = np.full(writer.shape[1], np.nan, dtype=np.float32)
+    for row, record in records.items():
+        # a recomputed row that now fails must not keep old features
+        writer.write(row, vectors[row] if record["status"] == "ok" else nan)
+    writer.sync()
+    journal.write("".join(json.dumps({"row": row, **record}) + "\n" for row, record in records.items()))
+    journal.flush()
+    os.fsync(journal.fileno())
+
+
+@contextmanager
+def full_disk_names_store(root: Path) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) into a StoreError naming the store and saying a rerun resumes."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise StoreError(
+                f"no space left on the device holding the store {root} ({exc.strerror}). Free some space and "
+                "rerun the same command: every row recorded so far is kept and the rest resumes."
+            ) from exc
+        raise
 
 
 def read_journal(path: Path) -> Iterator[dict]:

@@ -27,14 +27,15 @@ marked, and errors that may be transient (out of memory) are retried by the next
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,15 @@ from audiosep_kit._validation import atomic_write_text, check_format_version
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
 from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
 from audiosep_kit.features._embed import embed_in_batches
-from audiosep_kit.features._files import MatrixWriter, create_matrix, drop_torn_tail, read_journal, store_lock
+from audiosep_kit.features._files import (
+    MatrixWriter,
+    commit_rows,
+    create_matrix,
+    drop_torn_tail,
+    full_disk_names_store,
+    read_journal,
+    store_lock,
+)
 from audiosep_kit.features._progress import ExtractionBar
 from audiosep_kit.runtime import check_clip_length
 
@@ -66,7 +75,6 @@ _ROW_FIELDS: dict[str, object] = {
     "channels": np.nan,
     "padded_samples": np.nan,
 }
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _sources_frame(sources: Sequence[AudioSegment]) -> pd.DataFrame:
@@ -168,7 +176,7 @@ def _store_manifest(extractor, keys: Sequence[str]) -> dict:
     }
 
 
-def _prepare(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: bool) -> FeatureStore:
+def prepare_store(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: bool) -> FeatureStore:
     """Open the store for this run, or create it; called under the store lock."""
     keys = [s.key for s in sources]
     manifest = _store_manifest(extractor, keys)
@@ -240,7 +248,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or any(pattern in message for pattern in _OUT_OF_MEMORY)
 
 
-def _failure(source: AudioSegment, exc: BaseException, stage: str) -> dict:
+def failure_record(source: AudioSegment, exc: BaseException, stage: str) -> dict:
     message = str(exc) or type(exc).__name__
     if not message.startswith(str(source.path)):
         message = f"{source.key}: {stage} failed ({type(exc).__name__}: {message})"
@@ -250,7 +258,7 @@ def _failure(source: AudioSegment, exc: BaseException, stage: str) -> dict:
     return {"status": "error", "error": message, "transient": transient}
 
 
-def _ok_record(clip: AudioClip) -> dict:
+def ok_record(clip: AudioClip) -> dict:
     return {
         "status": "ok",
         "error": "",
@@ -264,28 +272,34 @@ def _ok_record(clip: AudioClip) -> dict:
 
 def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: MatrixWriter, journal, bar) -> None:
     records: dict[int, dict] = {}
+    vectors: dict[int, np.ndarray] = {}
     good = []
     for row, (outcome, identity) in zip(rows, decoded, strict=True):
         if isinstance(outcome, BaseException):
-            records[row] = {**_failure(sources[row], outcome, "decoding"), **identity}
+            records[row] = {**failure_record(sources[row], outcome, "decoding"), **identity}
         else:
             good.append((row, outcome, identity))
     bar.advance(len(rows) - len(good))
-    vectors = embed_in_batches(extractor, [clip for _, clip, _ in good], bar) if good else []
-    for (row, clip, identity), vector in zip(good, vectors, strict=True):
+    outcomes = embed_in_batches(extractor, [clip for _, clip, _ in good], bar) if good else []
+    for (row, clip, identity), vector in zip(good, outcomes, strict=True):
         if isinstance(vector, BaseException):
-            records[row] = {**_failure(sources[row], vector, "inference"), **identity}
+            records[row] = {**failure_record(sources[row], vector, "inference"), **identity}
         else:
-            writer.write(row, vector)
-            records[row] = {**_ok_record(clip), **identity}
-    nan = np.full(writer.shape[1], np.nan, dtype=np.float32)
-    for row, record in records.items():
-        if record["status"] == "error":
-            writer.write(row, nan)  # a recomputed row that now fails must not keep old features
-    writer.sync()
-    journal.write("".join(json.dumps({"row": row, **records[row]}) + "\n" for row in rows))
-    journal.flush()
-    os.fsync(journal.fileno())
+            vectors[row] = vector
+            records[row] = {**ok_record(clip), **identity}
+    commit_rows(writer, journal, {row: records[row] for row in rows}, vectors)
+
+
+@contextmanager
+def row_files(root: Path) -> Iterator[tuple[MatrixWriter, IO[str]]]:
+    """A store's matrix writer and journal, open for a run's rows (a line torn by a kill cut first)."""
+    drop_torn_tail(root / _JOURNAL)
+    writer = MatrixWriter(root / _FEATURES)
+    try:
+        with open(root / _JOURNAL, "a", encoding="utf-8") as journal:
+            yield writer, journal
+    finally:
+        writer.close()
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -293,13 +307,13 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
-def _as_segment(source: AudioSegment | str | Path) -> AudioSegment:
+def as_segment(source: AudioSegment | str | Path) -> AudioSegment:
     """An absolute-path segment: a store's identity must not depend on the working directory."""
     segment = source if isinstance(source, AudioSegment) else AudioSegment(Path(source))
     return AudioSegment(Path(os.path.abspath(segment.path)), segment.start_s, segment.end_s)
 
 
-def _rows_to_run(store: FeatureStore, retry_failed: bool, verify_content: bool) -> tuple[list[int], dict]:
+def rows_to_run(store: FeatureStore, retry_failed: bool, verify_content: bool) -> tuple[list[int], dict]:
     index = store.index
     status = index["status"].to_numpy()
     pending = set(np.flatnonzero(status == "pending").tolist())
@@ -339,52 +353,50 @@ def extract_to_store(
         )
     if chunk_size < 1 or workers < 1:
         raise ConfigError(f"`chunk_size` and `workers` must be >= 1; got {chunk_size}, {workers}.")
-    segments = [_as_segment(s) for s in sources]
+    segments = [as_segment(s) for s in sources]
     root = Path(out_dir)
-    try:
-        with store_lock(root):
-            store = _prepare(root, extractor, segments, overwrite)
-            if skipped:
-                frame = pd.DataFrame([(str(p), r) for p, r in skipped], columns=["path", "reason"])
-                atomic_write_text(root / _SKIPPED, frame.to_csv(index=False))
-            rows, reasons = _rows_to_run(store, retry_failed, verify_content)
-            started = time.perf_counter()
-            _run_rows(extractor, segments, root, rows, chunk_size, workers, max_seconds, progress)
-            store = FeatureStore.open(root)
-            _finish_manifest(store, rows, reasons, time.perf_counter() - started, len(skipped))
-    except OSError as exc:
-        if exc.errno in _NO_SPACE:
-            raise StoreError(
-                f"no space left on the device holding the store {root} ({exc.strerror}). Free some space and "
-                "rerun the same command: every row recorded so far is kept and the rest resumes."
-            ) from exc
-        raise
+    with full_disk_names_store(root), store_lock(root):
+        store = prepare_store(root, extractor, segments, overwrite)
+        if skipped:
+            frame = pd.DataFrame([(str(p), r) for p, r in skipped], columns=["path", "reason"])
+            atomic_write_text(root / _SKIPPED, frame.to_csv(index=False))
+        rows, reasons = rows_to_run(store, retry_failed, verify_content)
+        started = time.perf_counter()
+        _run_rows(extractor, segments, root, rows, chunk_size, workers, max_seconds, progress)
+        finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped))
     return FeatureStore.open(root)
 
 
-def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, progress) -> None:
-    drop_torn_tail(root / _JOURNAL)
+def decoded_chunks(
+    sources: Sequence[AudioSegment], rows: list[int], chunk_size: int, workers: int, max_seconds: float, config
+) -> Iterator[tuple[list[int], list]]:
+    """(rows, decoded) per chunk of ``rows``: decoding runs in ``workers`` threads one chunk ahead of
+    the caller's inference, so the cores stay busy. ``config`` decides which clips are too short."""
     hashes: dict = {}
+    chunks = list(_chunks(rows, chunk_size))
+    with ThreadPoolExecutor(workers) as pool:
+
+        def submit(chunk: list[int]) -> list:
+            return [pool.submit(_decode, sources[r], max_seconds, config, hashes) for r in chunk]
+
+        upcoming = submit(chunks[0]) if chunks else []
+        for k, chunk in enumerate(chunks):
+            decoded = [f.result() for f in upcoming]
+            upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
+            yield chunk, decoded
+
+
+def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, progress) -> None:
     bar = ExtractionBar(len(rows), progress)
-    writer = MatrixWriter(root / _FEATURES)
     try:
-        with open(root / _JOURNAL, "a", encoding="utf-8") as journal, ThreadPoolExecutor(workers) as pool:
-            chunks = list(_chunks(rows, chunk_size))
-
-            def submit(chunk: list[int]) -> list:
-                return [pool.submit(_decode, sources[r], max_seconds, extractor.config, hashes) for r in chunk]
-
-            upcoming = submit(chunks[0]) if chunks else []
-            for k, chunk in enumerate(chunks):
-                decoded = [f.result() for f in upcoming]
-                upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
+        with row_files(root) as (writer, journal):
+            for chunk, decoded in decoded_chunks(sources, rows, chunk_size, workers, max_seconds, extractor.config):
                 _process_chunk(extractor, sources, chunk, decoded, writer, journal, bar)
     finally:
-        writer.close()
         bar.close()
 
 
-def _finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int) -> None:
+def finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int) -> None:
     manifest = dict(store.manifest)
     counts = store.index["status"].value_counts().to_dict()
     manifest.update(

@@ -28,7 +28,7 @@ from audiosep_kit.model._config import (
     SAMPLE_RATE,
     EncoderConfig,
 )
-from audiosep_kit.model._encoder import BLOCKS, AudioSepEncoder, pool_features, run_encoder
+from audiosep_kit.model._encoder import BLOCKS, AudioSepEncoder, pool_features, run_encoder, run_encoder_maps
 from audiosep_kit.model._stft_kernels import dft_kernels
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "read_state_dict",
     "resolve_checkpoint",
     "run_encoder",
+    "run_encoder_maps",
     "select_encoder_state",
     "weights_sha256",
 ]

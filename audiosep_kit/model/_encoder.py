@@ -9,11 +9,15 @@ Tensor layout inside the network is (batch, channels, time, freq).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiosep_kit._validation import check_choice
+from audiosep_kit.errors import ConfigError
 from audiosep_kit.model._config import CONDITION_SIZE, HOP, LAYERS, N_FFT, EncoderConfig
 
 _EPS_POWER = 1e-10
@@ -161,17 +165,34 @@ class AudioSepEncoder(nn.Module):
             torch.zeros(1, CONDITION_SIZE) if cond is None else torch.from_numpy(cond.copy())[None],
             persistent=False,
         )
-        self._last_block = LAYERS.index(self.config.layer)
 
     def feature_map(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) -> the tap's map (B, C, T', F') before pooling."""
+        layer = self.config.layer
+        return self.feature_maps(wave, (layer,))[layer]
+
+    def feature_maps(self, wave: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """(B, L) -> {layer: (B, C, T', F') map} for each of ``layers``, from ONE pass.
+
+        The maps are the tensors the forward passes on, so each equals what ``feature_map`` of an
+        encoder tapping that layer returns (the blocks after a tap never touch it: nothing is in
+        place). The deepest requested layer decides how far the pass runs; the FiLM mode, condition
+        and pad_to_32 are this encoder's (a sweep over FiLM modes needs one encoder per mode).
+        """
+        wanted = {check_choice("layer", layer, LAYERS) for layer in layers}
+        if not wanted:
+            raise ConfigError(f"feature_maps needs at least one layer of {LAYERS}; got none.")
+        last = max(LAYERS.index(layer) for layer in wanted)
         x = self.base.stem(wave, self.config.pad_to_32)
-        for name, _, _, _ in BLOCKS[: self._last_block + 1]:
+        out: dict[str, torch.Tensor] = {}
+        for (name, _, _, _), layer in zip(BLOCKS[: last + 1], LAYERS, strict=False):
             betas: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
             if self.config.film != "none":
                 betas = self.film.betas(name, self.film_condition)
             x = getattr(self.base, name)(x, *betas)
-        return x
+            if layer in wanted:
+                out[layer] = x
+        return out
 
     @property
     def film_condition(self) -> torch.Tensor:
@@ -197,13 +218,27 @@ def pool_features(x: torch.Tensor, pooling: str) -> torch.Tensor:
     return x
 
 
+def _as_input(batch: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
+
+
 def run_encoder(fn, batch: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
     """Run a torch callable (the encoder, or a compiled or AOT-loaded form of it) on a numpy batch.
 
     (B, L) float32 waveforms -> features as float32 numpy, under ``inference_mode``. Backends and export
     verification both go through here, so the reference and the artifact see the same input handling.
     """
-    x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
+    x = _as_input(batch, device)
     with torch.inference_mode():
         y = fn(x)
     return y.float().cpu().numpy()
+
+
+def run_encoder_maps(
+    encoder: AudioSepEncoder, batch: np.ndarray, layers: Sequence[str], device: torch.device | str = "cpu"
+) -> dict[str, np.ndarray]:
+    """``run_encoder`` for several taps: (B, L) -> {layer: (B, C, T', F') float32 numpy}, one pass."""
+    x = _as_input(batch, device)
+    with torch.inference_mode():
+        maps = encoder.feature_maps(x, layers)
+    return {layer: m.float().cpu().numpy() for layer, m in maps.items()}

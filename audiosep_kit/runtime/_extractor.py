@@ -147,6 +147,24 @@ class FeatureExtractor:
         )
         tiling = Tiling() if window_seconds is None else Tiling.from_seconds(window_seconds)
         weights = load_weights(checkpoint, trust_pickle=trust_pickle)
+        return cls.from_weights(
+            weights, config, backend, device, batch_size=batch_size, tiling=tiling, **backend_options
+        )
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: LoadedWeights,
+        config: EncoderConfig,
+        backend: str = "eager",
+        device: str = "cpu",
+        *,
+        batch_size: int = 8,
+        tiling: Tiling | None = None,
+        **backend_options,
+    ) -> FeatureExtractor:
+        """Build the ``backend`` on weights already loaded, so several encoder configurations (or
+        devices) share one read of the checkpoint; otherwise as :meth:`from_checkpoint`."""
         engine = make_backend(backend, weights, config, device, **backend_options)
         map_backend = None
         if "model_path" not in backend_options:
@@ -229,17 +247,25 @@ class FeatureExtractor:
 
     def describe(self) -> dict:
         """Weights identity, encoder options, backend and what executed, versions, date."""
-        return {
-            "weights": self.weights.describe(),
-            "backend": self.backend.name,
-            "precision": self.backend.precision,
-            "executed": self.backend.executed(),
-            "encoder": self.config.to_dict(),
-            "sample_rate": SAMPLE_RATE,
-            "resampler": RESAMPLER,
-            "batching": "equal-length groups",
-            "batch_size": self.batch_size,
-            "tiling": {**self.tiling.describe(), "exact": True},
-            "versions": package_versions(),
-            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
+        return describe_extraction(self.backend, self.weights, self.config, self.batch_size, self.tiling)
+
+
+def describe_extraction(
+    backend: Backend, weights: LoadedWeights, config: EncoderConfig, batch_size: int, tiling: Tiling
+) -> dict:
+    """What made a set of features: the one description that manifests, reports and the feature cache
+    key read, whether the features came from a FeatureExtractor or from a sweep (runtime._sweep)."""
+    return {
+        "weights": weights.describe(),
+        "backend": backend.name,
+        "precision": backend.precision,
+        "executed": backend.executed(),
+        "encoder": config.to_dict(),
+        "sample_rate": SAMPLE_RATE,
+        "resampler": RESAMPLER,
+        "batching": "equal-length groups",
+        "batch_size": batch_size,
+        "tiling": {**tiling.describe(), "exact": True},
+        "versions": package_versions(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }

@@ -29,7 +29,7 @@ clip length; decoding adds 4 bytes per sample at the file's rate and at 32 kHz.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,8 +189,29 @@ def run_tiled(
 
     Equal to the whole-clip features to float32 rounding (see the module docstring).
     """
-    pool = _StreamingPool(pooling)
-    for window in tiling.windows(wave.shape[0], layer):
-        tap_map = run_map(wave[None, window.start : window.stop])[0]
-        pool.add(tap_map[:, window.keep_from : window.keep_to])
-    return pool.result()
+    taps = run_tiled_taps(lambda batch: {layer: run_map(batch)}, wave, tiling, [(layer, pooling)])
+    return taps[(layer, pooling)]
+
+
+def run_tiled_taps(
+    run_maps: Callable[[np.ndarray], dict[str, np.ndarray]],
+    wave: np.ndarray,
+    tiling: Tiling,
+    taps: Sequence[tuple[str, str]],
+) -> dict[tuple[str, str], np.ndarray]:
+    """Features of several (layer, pooling) ``taps`` of one long ``wave``, one ``run_maps`` call per window.
+
+    ``run_maps`` maps a (1, L) window to ``{layer: (1, C, T', F') map}`` for every layer of ``taps``.
+    The windows' samples do not depend on the layer (only the tap frames each keeps do: the layer's
+    time stride), so one pass per window serves every layer, each kept and pooled as ``run_tiled``
+    would have for that layer alone.
+    """
+    layers = list(dict.fromkeys(layer for layer, _ in taps))
+    windows = {layer: tiling.windows(wave.shape[0], layer) for layer in layers}
+    pools = {tap: _StreamingPool(tap[1]) for tap in taps}
+    for k, window in enumerate(windows[layers[0]]):
+        maps = run_maps(wave[None, window.start : window.stop])
+        for (layer, _), pool in pools.items():
+            kept = windows[layer][k]
+            pool.add(maps[layer][0][:, kept.keep_from : kept.keep_to])
+    return {tap: pool.result() for tap, pool in pools.items()}

@@ -66,6 +66,12 @@ def test_help_lists_the_options():
         assert option in result.output
 
 
+def test_help_names_every_protocol_and_the_fold_default():
+    text = " ".join(_invoke(["--help"]).output.split())
+    assert "official: evar for fold tasks" in text and "folds = hear, seed-project = seed" in text
+    assert "[official|evar|hear|split|seed|folds|seed-project]" in text and "LEAKY" in text
+
+
 def test_no_arguments_shows_help():
     assert "Usage:" in CliRunner().invoke(main, []).output
 
@@ -92,7 +98,7 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
         ]
     )
     assert result.exit_code == 0, result.output
-    assert "logreg" in result.output and "±" in result.output and "protocol folds" in result.output
+    assert "logreg" in result.output and "±" in result.output and "protocol evar" in result.output
     data = json.loads((out / "results.json").read_text())
     assert data["heads"]["logreg"]["accuracy_mean"] > 0.5 and data["leaky"] is False
     assert data["heads"]["logreg"]["device"] == "cpu" and data["device_requested"] == "cpu"
@@ -100,7 +106,8 @@ def test_precomputed_features_run_end_to_end(prefix, data_root, features, tmp_pa
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "summary.md", "confusion_logreg.png"}
 
 
-def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
+@pytest.mark.parametrize("name", ["seed", "seed-project"])  # the old name still runs it
+def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path, name):
     result = _invoke(
         [
             "--features",
@@ -110,7 +117,7 @@ def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
             "--heads",
             "logreg",
             "--protocol",
-            "seed-project",
+            name,
             "--out",
             tmp_path / "out",
         ],
@@ -118,7 +125,7 @@ def test_seed_protocol_is_labelled_leaky(data_root, features, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "LEAKY" in result.output
-    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed-project"
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["protocol"]["name"] == "seed"
 
 
 def test_labels_that_disagree_exit_with_a_clear_error(data_root, tmp_path):
@@ -190,6 +197,9 @@ def test_backend_onnx_speechcommands_parses_exactly_as_documented(monkeypatch, t
     assert seen["extraction"].checkpoint == "random:0" and seen["extraction"].pad_to_32 is True
     assert seen["data_root"] == tmp_path / "data"
     assert seen["config"].heads == ("linear", "mlp3", "logreg") and seen["config"].protocol == "official"
+    assert seen["config"].embedding_map is True
+    assert _invoke(["--task", "speechcommands-v2", "--no-embedding-map"], env=env).exit_code == 0
+    assert seen["config"].embedding_map is False
 
 
 def test_missing_checkpoint_names_the_flag_and_the_variable(monkeypatch, tmp_path):
@@ -253,7 +263,7 @@ def test_csv_and_folder_tasks_evaluate_end_to_end(own_data, tmp_path):
         assert result.exit_code == 0, result.output
         assert {p.name for p in out.iterdir()} >= _REPORT_FILES and "RANDOM WEIGHTS" in result.output
         report = json.loads((out / "results.json").read_text())
-        assert report["protocol"]["name"] == "folds" and report["heads"]["logreg"]["n_runs"] == 5
+        assert report["protocol"]["name"] == "evar" and report["heads"]["logreg"]["n_runs"] == 5
         assert report["task"]["num_classes"] == 3 and report["task"]["name"] == task.split(":")[0] + ":" + str(
             Path(task.split(":", 1)[1]).resolve()
         )
@@ -312,3 +322,52 @@ def test_default_run_folder_of_a_csv_task_is_file_system_safe(own_data, tmp_path
     monkeypatch.setattr(cli_evaluate, "evaluate_extracted", fake)
     assert _invoke(["--task", f"csv:{own_data / 'labels.csv'}", "--checkpoint", "random:0"]).exit_code == 0
     assert seen["out_dir"].name.startswith("csv-labels_official_")
+
+
+def test_several_tasks_refuse_inputs_that_belong_to_one(features, data_root):
+    result = CliRunner().invoke(main, ["--task", "all", "--features", str(features), "--data-root", str(data_root)])
+    assert result.exit_code == 2 and "--features names one task's or one backend's input" in result.output
+
+
+def test_task_all_without_any_dataset_folder_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["--task", "all", "--data-root", str(empty), "--checkpoint", "random:0"])
+    assert result.exit_code == 2 and "--task all found no dataset folder" in result.output
+
+
+def test_a_refused_task_in_a_suite_is_listed_with_the_fix_spelled_as_options(data_root, tmp_path):
+    """The ESC-50 folder has its metadata and no audio: the suite lists it as refused (exit 3) and its
+    reason names --allow-missing / --data-root, not the library's keyword spellings, on screen and in suite.md."""
+    out = tmp_path / "s"
+    result = CliRunner().invoke(
+        main, ["--task", "all", "--data-root", str(data_root), "--checkpoint", "random:0", "-o", str(out)]
+    )
+    assert result.exit_code == 3, result.output
+    text = result.output + (out / "suite.md").read_text()
+    assert "refused: esc50" in text and "--allow-missing" in text and "--data-root" in text
+    assert "allow_missing=" not in text and "data_root=" not in text
+
+
+@pytest.mark.slow
+def test_backends_and_tasks_in_one_run_write_the_cross_task_table_and_resume(tmp_path):
+    """Two backends on the demo words: one table with fast's difference to eager; a rerun reads both back."""
+    from audiosep_kit.evaluate import make_demo_dataset
+
+    root = make_demo_dataset(tmp_path / "data", per_word=6)
+    args = ["--task", "demo-words", "--backends", "eager,fast", "--data-root", str(root), "--checkpoint", "random:0",
+            "--heads", "logreg", "--no-embedding-map", "--cache-dir", str(tmp_path / "cache"),
+            "-o", str(tmp_path / "s")]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    document = json.loads((tmp_path / "s" / "suite.json").read_text())
+    assert [(e["backend"], e["status"], e["reused"]) for e in document["entries"]] == [
+        ("eager:fp32", "ok", False), ("fast:fp32", "ok", False)
+    ]  # fmt: skip
+    fast = next(r for r in document["rows"] if r["backend"] == "fast:fp32")
+    assert fast["delta_vs_eager_points"] is not None and abs(fast["delta_vs_eager_points"]) < 1e-6  # fp32: same
+    assert "RANDOM WEIGHTS" in (tmp_path / "s" / "suite.md").read_text()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    reread = json.loads((tmp_path / "s" / "suite.json").read_text())
+    assert all(e["reused"] for e in reread["entries"])

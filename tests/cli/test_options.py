@@ -168,3 +168,17 @@ def test_fast_means_fp32_unless_bf16_is_asked_for(tmp_path):
         [str(clip), "-o", str(tmp_path / "t"), "--checkpoint", "random:0", "--backend", "eager", "--precision", "bf16"],
     )
     assert result.exit_code == 2 and "`--precision (of backend 'eager')` must be one of {'fp32'}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "said"),
+    [
+        (evaluate_main, "eager,onnx", "several go in --backends eager,onnx"),
+        (extract_main, "eager,onnx", "this command runs one at a time"),
+        (extract_main, "fast:bf16", "a precision goes in --precision (--backend fast --precision bf16)"),
+    ],
+)
+def test_a_list_given_to_backend_points_at_the_option_that_takes_it(command, given, said, tmp_path):
+    result = CliRunner().invoke(command, [str(tmp_path), "--backend", given] if command is extract_main
+                                else ["--task", "esc50", "--backend", given])  # fmt: skip
+    assert result.exit_code == 2 and said in " ".join(result.output.split())

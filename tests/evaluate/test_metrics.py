@@ -14,6 +14,7 @@ from audiosep_kit.evaluate._metrics import (
     balanced_accuracy,
     compute_scores,
     confusion,
+    constant_scores,
     get_score,
     icbhi_score,
     icbhi_sensitivity,
@@ -120,3 +121,14 @@ def test_balanced_accuracy_equals_sklearns_definition():
     for _ in range(5):
         y_true, y_pred = rng.integers(0, 5, 60), rng.integers(0, 5, 60)
         assert balanced_accuracy(y_true, y_pred) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+
+
+def test_constant_normal_is_the_icbhi_floor_on_any_test_set():
+    """Calling every cycle normal: Sp 1, Se 0, challenge score 0.5; accuracy = the normal share."""
+    rng = np.random.default_rng(0)
+    for classes in (ICBHI4, ICBHI2):
+        y_true = np.concatenate([[0, 1], rng.integers(0, len(classes), 40)])
+        out = constant_scores(y_true, 0, classes, ("icbhi_score", "se", "sp"))
+        assert (out["sp"], out["se"], out["icbhi_score"]) == (1.0, 0.0, 0.5)
+        assert out["accuracy"] == pytest.approx(np.mean(y_true == 0))
+        assert out["balanced_accuracy"] == pytest.approx(1 / len(np.unique(y_true)))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiosep_kit.errors import ConfigError
 from audiosep_kit.model._checkpoint import build_encoder
 from audiosep_kit.model._config import LAYER_CHANNELS, EncoderConfig
 from audiosep_kit.model._encoder import BLOCKS, AudioSepEncoder, pool_features
@@ -172,6 +173,28 @@ def test_pooling_is_applied_to_the_feature_map(random_weights):
     assert torch.equal(pooled["max"], fmap.amax(dim=(2, 3)))
     assert torch.equal(pooled["frames"], fmap.mean(dim=3).transpose(1, 2))
     assert torch.equal(pool_features(fmap, "none"), fmap)
+
+
+@pytest.mark.parametrize("film", ["none", "zero"])
+def test_feature_maps_are_each_layers_feature_map_from_one_pass(film, random_weights):
+    """feature_maps(wave, layers) == feature_map of an encoder tapping each layer, bit for bit; the pass
+    stops at the deepest requested layer, so only the requested maps come back."""
+    wave = _wave(L_SHORT, batch=2)
+    model = build_encoder(random_weights, EncoderConfig(film=film))
+    with torch.inference_mode():
+        maps = model.feature_maps(wave, ["block3", "block1"])
+        assert list(maps) == ["block1", "block3"]
+        for layer, got in maps.items():
+            single = build_encoder(random_weights, EncoderConfig(film=film, layer=layer))
+            assert torch.equal(got, single.feature_map(wave)), layer
+
+
+def test_feature_maps_refuse_unknown_or_no_layers(random_weights):
+    model = build_encoder(random_weights, EncoderConfig())
+    with pytest.raises(ConfigError, match=r"`layer` must be one of .*got 'block7'"):
+        model.feature_maps(_wave(L_SHORT), ["block7"])
+    with pytest.raises(ConfigError, match="needs at least one layer"):
+        model.feature_maps(_wave(L_SHORT), [])
 
 
 def test_center_is_conv_block7a_of_block6(random_weights):

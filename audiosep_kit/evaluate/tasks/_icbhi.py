@@ -16,6 +16,11 @@ database's recording of that patient and location is ``226_1b1_Pl_sc_LittC2SE`` 
 the same side of the split). ``SPLIT_FILE_ERRATA`` maps the one to the other when only the second
 exists; with it the 920 recordings give the challenge's 6898 cycles (4142 train, 2756 test).
 
+Scores: the ICBHI 2017 challenge Score = (Sp + Se) / 2 first, then Se (abnormal cycles given exactly
+their class) and Sp (normal cycles called normal), then the generic three (``evaluate._metrics``).
+Every report shows beside them the constant-"normal" floor, which calling every cycle normal scores
+(Sp 100, Se 0, Score 50 on any test set; ``evaluate._floors``): a Score near 50 says nothing.
+
 There is no official validation split: ``splits = ("train", "test")``. Recordings follow the split
 file's name order (sorted), cycles their annotation order.
 """

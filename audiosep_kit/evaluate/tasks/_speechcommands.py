@@ -9,14 +9,31 @@ hashing it, so speakers never straddle splits). Examples come word by word (sort
 
 * ``speechcommands-v2``: the 35 words of v0.02; ``speechcommands-v1``: the 30 words of v0.01
   (data folder ``speech_commands_v1/``, or the shared SC09 sample ``speech_commands_sc09/``).
-* ``speechcommands-v2-12`` / ``-v1-12``: the SUPERB/HEAR 12-class variant: yes, no, up, down, left,
-  right, on, off, stop, go, ``_unknown_`` (every other word of that version) and ``_silence_``.
-  ``_silence_`` examples are cut from the background-noise recordings: each ``*.wav`` there (sorted by
-  name) gives ``floor(duration)`` non-overlapping 1-s segments ``[k, k+1)`` s; of a file's ``n``
-  segments the first ``floor(0.8 n)`` are train, up to ``floor(0.9 n)`` valid, the rest test
-  (contiguous blocks, so neighbouring seconds of one recording stay on one side). The v0.02 release's
-  six recordings give about 400 segments (~320/40/40). ``group`` is ``<recording>:<split>``.
-  The test split is ``testing_list.txt`` of the main archive (not the separate v0.02 test archive).
+* ``speechcommands-v2-12`` / ``-v1-12``: the SUPERB 12-class variant (s3prl ``downstream/speech_commands``,
+  v0.01): yes, no, up, down, left, right, on, off, stop, go; ``_unknown_`` is every other word of that
+  version (all of its clips, none dropped); ``_silence_`` is 1-s crops of the background noise.
+
+  **Silence.** SUPERB adds each ``_background_noise_/*.wav`` to train and to valid as a ``_silence_``
+  entry and takes a new random 1-s crop of it every time it is drawn. Frozen features need a fixed
+  set, so here the crops are drawn once with a fixed seed (``SILENCE_SEED``, one stream per split):
+  ``ceil(10 %)`` of the split's core-word clips (``SILENCE_PERCENT``: Warden's ``silence_percentage``,
+  so ``_silence_`` is about as frequent as one target word, as SUPERB's class-balanced sampler makes it),
+  each start uniform over every possible 1-s window (sample-exact, at the file's own rate) of the
+  recordings, sorted by (recording, start). Unlike SUPERB, whose train and valid crops come from the
+  same whole files, each split crops only its own part of each recording: of a recording's
+  ``floor(duration)`` whole seconds the first ``floor(0.8 n)`` belong to train, up to ``floor(0.9 n)``
+  to valid, the rest to test (``segment_splits``), so no noise audio is on both sides of a boundary.
+  ``group`` is ``_background_noise_/<recording>:<split>``. The v0.02 recordings (~400 s) give
+  ~320/40/40 s of noise to crop from; crops of one split may overlap each other (as SUPERB's do).
+
+  **Test set.** When the release's separate test archive is present, the test split is that archive
+  (``speech_commands_test_set_v0.01/`` for v1-12, as in SUPERB; ``speech_commands_test_set_v0.02/``
+  for v2-12): its ``<label>/*.wav`` folders, ``_silence_`` and ``_unknown_`` included, labelled by
+  folder; no silence is cropped for test and the main archive's ``testing_list.txt`` clips are left
+  out (SUPERB discards them too). It is looked for inside the dataset folder first
+  (``speech_commands_v1/speech_commands_test_set_v0.01/``), then beside it
+  (``<data root>/speech_commands_test_set_v0.01/``). Without it the test split is ``testing_list.txt``
+  of the main archive plus cropped silence, which is not the SUPERB test set.
 * ``demo-words``: the same reader over the words of ``audiosep_kit.evaluate._demo_data`` (yes, no, up,
   down) in a ``speech_commands_v2/`` folder: the synthetic demo set, or that subset of real v0.02.
 
@@ -25,11 +42,19 @@ A word folder the task needs that is absent, or a list entry whose file is absen
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 import soundfile as sf
 
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.evaluate.tasks._common import INCOMPLETE_FIX, DataLocation, shown
 from audiosep_kit.evaluate.tasks._task import Example, Task
+
+_log = logging.getLogger(__name__)
 
 V1_WORDS: tuple[str, ...] = (
     "bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy", "house", "left",
@@ -48,6 +73,15 @@ LIST_FILES = {"valid": "validation_list.txt", "test": "testing_list.txt"}
 _LIST_DIRS = (".", "v1_lists")
 _SPLITS = ("train", "valid", "test")
 _VERSION_WORDS = {"speech_commands_v1": V1_WORDS, "speech_commands_v2": V2_WORDS}
+#: 12-class task's data_dir -> the folder name of that release's separate test archive.
+TEST_ARCHIVES = {
+    "speech_commands_v1": "speech_commands_test_set_v0.01",
+    "speech_commands_v2": "speech_commands_test_set_v0.02",
+}
+#: ``_silence_`` crops per split, in percent of that split's core-word clips (rounded up).
+SILENCE_PERCENT = 10
+#: Seed of the crop positions (with the split's index: one independent stream per split).
+SILENCE_SEED = 0
 
 
 def speaker_of(filename: str) -> str:
@@ -114,26 +148,101 @@ def _word_examples(
     return examples, absent_words, absent_files
 
 
-def _silence_examples(location: DataLocation, label: int, allow_missing: bool) -> list[Example]:
-    """1-s segments of the background-noise recordings, split by ``segment_splits``."""
+def silence_count(n_core_clips: int) -> int:
+    """``_silence_`` crops for a split with ``n_core_clips`` target-word clips: ceil(SILENCE_PERCENT %)."""
+    return math.ceil(n_core_clips * SILENCE_PERCENT / 100)
+
+
+def crop_region(frames: int, samplerate: int, split: str) -> tuple[int, int]:
+    """[lo, hi) in frames: the whole seconds of a recording that ``split`` crops from (see segment_splits)."""
+    seconds = [k for k, s in enumerate(segment_splits(frames // samplerate)) if s == split]
+    if not seconds:
+        return 0, 0
+    return seconds[0] * samplerate, (seconds[-1] + 1) * samplerate
+
+
+def draw_crops(sizes: Sequence[tuple[int, int]], split: str, count: int) -> list[tuple[int, int]]:
+    """``count`` distinct (recording index, start frame) 1-s crops of ``split``'s regions, sorted.
+
+    ``sizes`` are (frames, samplerate) per recording. Every possible window of every recording is
+    equally likely; the stream is ``default_rng([SILENCE_SEED, index of split])``, so the same files
+    give the same crops. Fewer than ``count`` come back only when fewer windows exist.
+    """
+    starts = []  # (recording, first start, number of starts)
+    for index, (frames, rate) in enumerate(sizes):
+        lo, hi = crop_region(frames, rate, split)
+        if hi - lo >= rate:
+            starts.append((index, lo, hi - lo - rate + 1))
+    total = sum(n for _, _, n in starts)
+    if total == 0 or count == 0:
+        return []
+    rng = np.random.default_rng([SILENCE_SEED, _SPLITS.index(split)])
+    flat = np.sort(rng.choice(total, size=min(count, total), replace=False))
+    edges = np.cumsum([n for _, _, n in starts])
+    crops = []
+    for position in flat.tolist():
+        which = int(np.searchsorted(edges, position, side="right"))
+        index, lo, n = starts[which]
+        crops.append((index, lo + position - int(edges[which] - n)))
+    return crops
+
+
+def _noise_sizes(location: DataLocation, allow_missing: bool) -> list[tuple[Path, int, int]]:
+    """(path, frames, samplerate) of each background-noise recording, sorted by name."""
     folder = location.folder / NOISE_DIR
     recordings = sorted(folder.glob("*.wav")) if folder.is_dir() else []
-    if not recordings:
-        if allow_missing:
-            return []
+    if not recordings and not allow_missing:
         raise location.error(
-            f"no background-noise .wav in {folder}: the {SILENCE} class is cut from them",
+            f"no background-noise .wav in {folder}: the {SILENCE} class is cropped from them",
             fix=INCOMPLETE_FIX,
         )
-    examples: list[Example] = []
+    sizes = []
     for path in recordings:
         try:
             info = sf.info(str(path))
         except (RuntimeError, sf.LibsndfileError) as err:
             raise location.error(f"cannot read the header of {path} ({err})", fix="replace that file") from err
-        for k, split in enumerate(segment_splits(info.frames // info.samplerate)):
+        sizes.append((path, int(info.frames), int(info.samplerate)))
+    return sizes
+
+
+def _silence_examples(location: DataLocation, label: int, counts: dict[str, int], allow_missing: bool) -> list[Example]:
+    """``counts[split]`` seeded random 1-s crops of the noise recordings per split (module docstring)."""
+    recordings = _noise_sizes(location, allow_missing)
+    examples: list[Example] = []
+    for split, count in counts.items():
+        crops = draw_crops([(frames, rate) for _, frames, rate in recordings], split, count)
+        if len(crops) < count and recordings:
+            _log.info("%s: only %d of %d %s crops fit in the noise", location.task, len(crops), count, split)
+        for index, start in crops:
+            path, _, rate = recordings[index]
             group = f"{NOISE_DIR}/{path.stem}:{split}"
-            examples.append(Example(path, label, split, start_s=float(k), end_s=float(k + 1), group=group))
+            examples.append(Example(path, label, split, start_s=start / rate, end_s=(start + rate) / rate, group=group))
+    return examples
+
+
+def find_test_archive(task: Task, location: DataLocation) -> Path | None:
+    """The release's separate test archive folder, inside the dataset folder or beside it; None if absent."""
+    name = TEST_ARCHIVES.get(task.data_dir)
+    if name is None:
+        return None
+    for folder in (location.folder / name, location.folder.parent / name):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _archive_examples(archive: Path, location: DataLocation, allow_missing: bool) -> list[Example]:
+    """The test archive's clips, one folder per 12-class label (``_silence_``/``_unknown_`` included)."""
+    absent = [name for name in TWELVE_LABELS if not (archive / name).is_dir()]
+    if absent and not allow_missing:
+        raise location.error(
+            f"the test archive {archive} lacks the label folder(s) {shown(absent)}", fix=INCOMPLETE_FIX
+        )
+    examples = []
+    for label, name in enumerate(TWELVE_LABELS):
+        for path in sorted((archive / name).glob("*.wav")):
+            examples.append(Example(path, label, "test", group=speaker_of(path.name)))
     return examples
 
 
@@ -150,18 +259,28 @@ def _missing_message(n_words: int, absent_words: list[str], absent_files: list[s
 def read_speech_commands(
     task: Task, location: DataLocation, *, allow_missing: bool, check_audio: bool
 ) -> list[Example]:
-    """Word examples (and, for the 12-class variant, silence segments) of a Speech Commands folder.
+    """Word examples (and, for the 12-class variant, silence crops and the test archive) of a folder.
 
     ``check_audio=False`` also returns list entries whose file is absent and skips the completeness
-    check (the metadata view); silence segments still need the noise recordings' headers.
+    check (the metadata view); silence crops still need the noise recordings' headers.
     """
     labels = _label_map(task)
     lists = _read_lists(location)
     examples, absent_words, absent_files = _word_examples(location, labels, lists, present_only=check_audio)
+    archive = find_test_archive(task, location) if task.label_names == TWELVE_LABELS else None
+    if archive is not None:  # the archive is the test split: testing_list.txt clips take no part
+        examples = [example for example in examples if example.split != "test"]
+        absent_files = [entry for entry in absent_files if lists.get(entry) != "test"]
     if check_audio and not allow_missing and (absent_words or absent_files):
         raise location.error(_missing_message(len(labels), absent_words, absent_files), fix=INCOMPLETE_FIX)
-    if task.label_names == TWELVE_LABELS:
-        examples += _silence_examples(location, TWELVE_LABELS.index(SILENCE), allow_missing)
+    if task.label_names != TWELVE_LABELS:
+        return examples
+    core = [example.split for example in examples if example.label < len(CORE_WORDS)]
+    counts = {split: silence_count(core.count(split)) for split in _SPLITS if archive is None or split != "test"}
+    examples += _silence_examples(location, TWELVE_LABELS.index(SILENCE), counts, allow_missing)
+    if archive is not None:
+        _log.info("%s: test split read from the separate test archive %s", task.name, archive)
+        examples += _archive_examples(archive, location, allow_missing)
     return examples
 
 
@@ -186,14 +305,21 @@ SPEECHCOMMANDS_V1 = word_task(
     "speechcommands-v1", V1_WORDS, "speech_commands_v1", "Speech Commands v0.01, 30 words, official lists."
 )
 
+_TWELVE_NOTE = (
+    "10 words + _unknown_ (every other word) + _silence_ (seeded random 1-s crops of _background_noise_, "
+    "10 % of each split's core-word clips); official lists; test = the separate {archive}/ archive "
+    "(inside or beside the data folder) when present, else testing_list.txt + cropped silence."
+)
+
 SPEECHCOMMANDS_V2_12 = word_task(
     "speechcommands-v2-12", TWELVE_LABELS, "speech_commands_v2",
-    "Speech Commands v0.02, 10 words + _unknown_ + _silence_ (SUPERB/HEAR 12-class), official lists.",
+    "Speech Commands v0.02, SUPERB-style 12-class: "
+    + _TWELVE_NOTE.format(archive=TEST_ARCHIVES["speech_commands_v2"]),
 )  # fmt: skip
 
 SPEECHCOMMANDS_V1_12 = word_task(
     "speechcommands-v1-12", TWELVE_LABELS, "speech_commands_v1",
-    "Speech Commands v0.01, 10 words + _unknown_ + _silence_ (SUPERB/HEAR 12-class), official lists.",
+    "Speech Commands v0.01, SUPERB 12-class: " + _TWELVE_NOTE.format(archive=TEST_ARCHIVES["speech_commands_v1"]),
 )  # fmt: skip
 
 DEMO = word_task(

@@ -6,6 +6,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -18,7 +19,10 @@ from audiosep_kit.evaluate.tasks._speechcommands import (
     UNKNOWN,
     V1_WORDS,
     V2_WORDS,
+    crop_region,
+    draw_crops,
     segment_splits,
+    silence_count,
     speaker_of,
 )
 
@@ -77,19 +81,43 @@ def test_twelve_class_mapping(shared_data: Path) -> None:
     assert counts[UNKNOWN] == 25 * 7 and all(counts[word] == 7 for word in CORE_WORDS)
 
 
-def test_silence_segments(shared_data: Path) -> None:
-    """_silence_ = 1-s segments of each noise recording (95 + 61), split 80/10/10 in contiguous blocks."""
-    silence = [ex for ex in load_examples("speechcommands-v2-12", shared_data) if ex.label == 11]
-    assert len(silence) == 95 + 61
-    assert all(ex.end_s - ex.start_s == 1.0 and ex.path.parent.name == "_background_noise_" for ex in silence)
-    dishes = [ex for ex in silence if ex.path.stem == "doing_the_dishes"]
-    assert [ex.start_s for ex in dishes] == [float(k) for k in range(95)]
-    assert Counter(ex.split for ex in dishes) == {"train": 76, "valid": 9, "test": 10}
-    assert dishes[75].split == "train" and dishes[76].split == "valid" and dishes[85].split == "test"
-    groups = {f"_background_noise_/doing_the_dishes:{split}" for split in ("train", "valid", "test")}
-    assert {ex.group for ex in dishes} == groups
-    info = sf.info(str(dishes[0].path))
-    assert dishes[-1].end_s <= info.frames / info.samplerate
+def test_silence_crops(shared_data: Path) -> None:
+    """_silence_ = ceil(10 %) of each split's core-word clips, sample-exact 1-s crops of the noise only,
+    each inside its split's own seconds of the recording, and the same crops on every load."""
+    twelve = load_examples("speechcommands-v2-12", shared_data)
+    silence = [ex for ex in twelve if TWELVE_LABELS[ex.label] == SILENCE]
+    core = Counter(ex.split for ex in twelve if ex.label < len(CORE_WORDS))
+    assert core == {"train": 51, "valid": 7, "test": 12}
+    assert Counter(ex.split for ex in silence) == {"train": 6, "valid": 1, "test": 2}  # ceil(5.1, 0.7, 1.2)
+    assert len({ex.key for ex in silence}) == len(silence)
+    noise = {path.name for path in (shared_data / "speech_commands_v2" / "_background_noise_").glob("*.wav")}
+    for ex in silence:
+        assert ex.path.parent.name == "_background_noise_" and ex.path.name in noise
+        info = sf.info(str(ex.path))
+        start, end = round(ex.start_s * info.samplerate), round(ex.end_s * info.samplerate)
+        assert end - start == info.samplerate and start / info.samplerate == ex.start_s
+        lo, hi = crop_region(info.frames, info.samplerate, ex.split)
+        assert lo <= start and end <= hi
+        assert ex.group == f"_background_noise_/{ex.path.stem}:{ex.split}"
+    again = [ex for ex in load_examples("speechcommands-v2-12", shared_data) if ex.label == 11]
+    assert again == silence
+
+
+def test_draw_crops_rule() -> None:
+    """Distinct, sorted, inside the split's region, capped by the windows there, seeded per split."""
+    sizes = [(10 * 100, 100), (20 * 100, 100)]  # 10 s and 20 s at 100 Hz
+    crops = draw_crops(sizes, "train", 50)
+    assert len(crops) == 50 and crops == sorted(set(crops))
+    regions = [crop_region(*size, "train") for size in sizes]
+    assert regions == [(0, 800), (0, 1600)]
+    assert all(regions[i][0] <= start and start + 100 <= regions[i][1] for i, start in crops)
+    assert {i for i, _ in crops} == {0, 1}
+    assert draw_crops(sizes, "train", 50) == crops and draw_crops(sizes, "valid", 3) != crops[:3]
+    assert len(draw_crops([(100, 100)] * 2, "train", 5)) == 0  # 1-s files: no train second (floor(0.8))
+    assert crop_region(1050, 100, "valid") == (800, 900)  # whole seconds only: 10.5 s -> seconds 0..9
+    assert draw_crops([(1050, 100)], "valid", 1000) == [(0, 800)]  # one window fits, one comes back
+    assert draw_crops(sizes, "test", 0) == []
+    assert [silence_count(n) for n in (0, 1, 10, 11, 30000)] == [0, 1, 1, 2, 3000]
 
 
 def test_segment_splits_rule() -> None:
@@ -145,3 +173,64 @@ def test_twelve_class_without_background_noise_is_refused(shared_data: Path, tmp
     with pytest.raises(DatasetError, match=r"no background-noise \.wav in .*_background_noise_: the _silence_"):
         load_examples("speechcommands-v2-12", tmp_path)
     assert len(load_examples("speechcommands-v2", tmp_path)) == 245
+
+
+def _tone(path: Path, seconds: float = 0.1, rate: int = 16_000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wave = 0.1 * np.sin(np.linspace(0, 200, int(seconds * rate)))
+    sf.write(path, wave.astype(np.float32), rate, subtype="PCM_16")
+
+
+def _tiny_v1(root: Path, archive: str | None) -> Path:
+    """All 30 v0.01 words, one train / valid / test clip each, 20 s of noise; the test archive at
+    ``archive`` ("inside" the dataset folder, "beside" it under the data root, or None)."""
+    folder = root / "speech_commands_v1"
+    for word in V1_WORDS:
+        for speaker in ("aaaa0001", "bbbb0002", "cccc0003"):
+            _tone(folder / word / f"{speaker}_nohash_0.wav")
+    (folder / "validation_list.txt").write_text("".join(f"{w}/bbbb0002_nohash_0.wav\n" for w in V1_WORDS))
+    (folder / "testing_list.txt").write_text("".join(f"{w}/cccc0003_nohash_0.wav\n" for w in V1_WORDS))
+    _tone(folder / "_background_noise_" / "white_noise.wav", seconds=20.0)
+    if archive is not None:
+        test_root = (folder if archive == "inside" else root) / "speech_commands_test_set_v0.01"
+        for label in TWELVE_LABELS:
+            for n in range(2):
+                _tone(test_root / label / f"dddd000{n}_nohash_{n}.wav")
+    return folder
+
+
+@pytest.mark.parametrize("where", ["inside", "beside"])
+def test_v1_12_reads_the_separate_test_archive(tmp_path: Path, where: str) -> None:
+    """With speech_commands_test_set_v0.01/ present, test = its 12 label folders (silence and unknown
+    included); testing_list.txt clips and cropped test silence take no part; train/valid as usual."""
+    _tiny_v1(tmp_path, where)
+    examples = load_examples("speechcommands-v1-12", tmp_path)
+    test = [ex for ex in examples if ex.split == "test"]
+    assert len(test) == 24 and all(ex.path.parents[1].name == "speech_commands_test_set_v0.01" for ex in test)
+    assert Counter(TWELVE_LABELS[ex.label] for ex in test) == {label: 2 for label in TWELVE_LABELS}
+    assert all(TWELVE_LABELS[ex.label] == ex.path.parent.name for ex in test)
+    assert not any(ex.path.name.startswith("cccc0003") for ex in examples)
+    by_split = Counter((ex.split, TWELVE_LABELS[ex.label]) for ex in examples if ex.split != "test")
+    assert by_split[("train", UNKNOWN)] == by_split[("valid", UNKNOWN)] == 20
+    assert by_split[("train", "yes")] == by_split[("valid", "yes")] == 1
+    assert by_split[("train", SILENCE)] == by_split[("valid", SILENCE)] == 1  # ceil(10 % of 10)
+    assert all(ex.path.parent.name == "_background_noise_" for ex in examples if ex.split != "test" and ex.label == 11)
+
+
+def test_v1_12_without_the_archive_tests_on_testing_list(tmp_path: Path) -> None:
+    """No archive: test = testing_list.txt clips plus cropped silence (the main archive's protocol)."""
+    _tiny_v1(tmp_path, None)
+    test = [ex for ex in load_examples("speechcommands-v1-12", tmp_path) if ex.split == "test"]
+    assert {ex.path.name for ex in test if ex.label != 11} == {"cccc0003_nohash_0.wav"}
+    assert Counter(TWELVE_LABELS[ex.label] for ex in test) == {**{w: 1 for w in CORE_WORDS}, UNKNOWN: 20, SILENCE: 1}
+    assert len(load_examples("speechcommands-v1", tmp_path)) == 90  # the 30-word task never reads an archive
+
+
+def test_incomplete_test_archive_is_refused(tmp_path: Path) -> None:
+    """An archive without its _silence_ folder is missing data, unless allow_missing."""
+    _tiny_v1(tmp_path, "beside")
+    shutil.rmtree(tmp_path / "speech_commands_test_set_v0.01" / SILENCE)
+    with pytest.raises(DatasetError, match=r"test archive .*speech_commands_test_set_v0\.01 lacks .*_silence_"):
+        load_examples("speechcommands-v1-12", tmp_path)
+    test = [ex for ex in load_examples("speechcommands-v1-12", tmp_path, allow_missing=True) if ex.split == "test"]
+    assert len(test) == 22 and SILENCE not in {TWELVE_LABELS[ex.label] for ex in test}
