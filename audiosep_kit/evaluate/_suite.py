@@ -261,14 +261,15 @@ def _markdown(entries: Sequence[SuiteEntry], rows: list[dict], config: RunConfig
                   "n/a" if r["delta_vs_eager_points"] is None else f"{r['delta_vs_eager_points']:+.2f}",
                   r["n_test"], _agreement_text(r)]
                  for r in rows if r["backend"] != "eager:fp32"]  # fmt: skip
-        headers = ["task", "head", "backend", "%", "Δ vs eager (points)", "n_test", "features: 1 - min cos / max rel err"]
+        agreement = "features: 1 - min cos / max rel err"
+        headers = ["task", "head", "backend", "%", "Δ vs eager (points)", "n_test", agreement]
         lines += ["## Backends against eager fp32 (same splits and seeds)", ""]
         lines += [format_table(diffs, headers, markdown=True), ""]
         lines += [
             "One test clip moves a score by 100/n_test points: a head near a decision boundary can flip a clip on "
             "features that agree to float32 rounding, so read the difference beside the features' agreement "
-            "(1 - the minimum per-clip cosine, and the maximum error relative to eager's largest value, over the clips both "
-            "extracted).",
+            "(1 - the minimum per-clip cosine, and the maximum error relative to eager's largest value, over the "
+            "clips both extracted).",
             "",
         ]
     refused = [e for e in entries if e.status != "ok"]
