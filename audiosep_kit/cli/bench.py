@@ -108,7 +108,9 @@ def _machine(peaks: dict) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@backends_option(DEFAULT_BACKENDS, "Backends measured side by side (eager fp32, the reference, always runs).")
+@backends_option(
+    DEFAULT_BACKENDS, "Backends measured side by side (eager fp32, the reference, always runs).", configured=True
+)
 @click.option("--batch-sizes", type=CommaList(int, positive=True), default="1,8", show_default=True)
 @click.option(
     "--durations",
