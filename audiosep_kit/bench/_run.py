@@ -161,11 +161,14 @@ def run_bench(
     quality_clips: int = 8,
     peaks: dict[str, Peak] | None = None,
     cache_dir: str | Path | None = None,
+    reference_device: str | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Rows (one per backend x batch x duration) and the backends skipped with their reason.
 
     eager fp32 is always measured (first) as the reference for speed-ups and cosines. Cosine is the
-    smallest over ``quality_clips`` inputs (real clips from ``clips_dir``, else ``synthetic_clips``).
+    smallest over ``quality_clips`` inputs (real clips from ``clips_dir``, else ``synthetic_clips``),
+    against eager fp32 on ``reference_device`` (default: ``device``; 'cpu' for GPU runs, so every GPU
+    row, the GPU's eager fp32 included, is judged against the CPU float32 features).
     """
     specs = [BackendSpec("eager", "fp32")] + [s for s in specs if s != BackendSpec("eager", "fp32")]
     torch_device(device)  # cuda without CUDA: nothing, not even the reference, could run; say so first
@@ -175,6 +178,8 @@ def run_bench(
             f"the eager fp32 reference every row is compared with cannot run on {device!r}: {skipped['eager:fp32']}"
         )
     peaks = peaks or {}
+    reference_on = reference_device or device
+    judge = built["eager:fp32"][0] if reference_on == device else make_backend("eager", weights, config, reference_on)
     rows = []
     for duration in durations:
         samples = int(round(duration * SAMPLE_RATE))
@@ -184,10 +189,11 @@ def run_bench(
         else:
             data = synthetic_clips(count, samples)
         shape_stats = {b: _time_shape(built, data[:b], warmup, repeats, device) for b in batch_sizes}
-        reference = _run_all(built["eager:fp32"][0], data[:quality_clips], max(batch_sizes))
+        reference = _run_all(judge, data[:quality_clips], max(batch_sizes))
         for label, (backend, cold) in built.items():
             features = _run_all(backend, data[:quality_clips], max(batch_sizes))
-            cosine = 1.0 if label == "eager:fp32" else compare(features, reference).min_cosine
+            same = label == "eager:fp32" and judge is backend
+            cosine = 1.0 if same else compare(features, reference).min_cosine
             for batch in batch_sizes:
                 stats = shape_stats[batch][label]
                 eager_p50 = latency_summary(shape_stats[batch]["eager:fp32"]["seconds"])["p50_s"]
@@ -195,6 +201,7 @@ def run_bench(
                 row.update(
                     input="real clips" if clips_dir else "noise + tones",
                     quality_clips=quality_clips,
+                    cosine_reference=f"eager:fp32 on {reference_on}",
                     threads=torch.get_num_threads(),
                     weights=weights.describe(),
                 )

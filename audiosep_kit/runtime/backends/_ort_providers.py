@@ -112,7 +112,7 @@ def providers_for(
     trt_asked = tensorrt or trt_buckets_s is not None or trt_cache_dir is not None
     if kind == "cpu":
         if trt_asked:
-            raise ConfigError("tensorrt=True (and its trt_* options) needs device='cuda'; got device='cpu'.")
+            raise ConfigError("tensorrt=True needs device='cuda' (so do its trt_* options); got device='cpu'.")
         if prefer_nhwc or conv_algo_search != "EXHAUSTIVE":
             raise ConfigError(
                 "conv_algo_search and prefer_nhwc are CUDA EP options; got device='cpu'. "
