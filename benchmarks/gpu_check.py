@@ -80,7 +80,7 @@ def bench_command(out: Path, duration: float, *, repeats: int = 3) -> list[str]:
 
 def pytest_command() -> list[str]:
     """The CUDA-marked conformance tests (they skip, with the reason, where a part is missing)."""
-    return [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", "tests"]
+    return [sys.executable, "-m", "pytest", "-q", "-m", "cuda and not slow", "-p", "no:cacheprovider", "tests"]
 
 
 def markdown(rows: list[dict]) -> str:
