@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -139,7 +140,8 @@ def _time_shape(built: dict, x: np.ndarray, warmup: int, repeats: int, device: s
         for _ in range(warmup - 1):
             backend.run(x)
         # also the last warm-up call
-        (_, gpu), memory = peak_rss_during(partial(gpu_memory_during, partial(backend.run, x), device))
+        both, memory = peak_rss_during(partial(gpu_memory_during, partial(backend.run, x), device))
+        gpu = cast(tuple[object, dict], both)[1]
         stats[label] = {"first_call_s": first, **memory, **gpu, "seconds": []}
     for _ in range(repeats):
         for label, (backend, _) in built.items():

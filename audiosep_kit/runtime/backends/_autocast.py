@@ -67,8 +67,8 @@ class AutocastEncoder(nn.Module):
     def __init__(self, encoder: AudioSepEncoder, dtype: torch.dtype, device_type: str) -> None:
         super().__init__()
         check_choice("autocast dtype", dtype, tuple(_DTYPES.values()))
-        encoder.base.stft = Float32(encoder.base.stft, device_type)
-        encoder.base.bn0 = Float32(encoder.base.bn0, device_type)
+        for part in ("stft", "bn0"):  # add_module replaces the submodule of that name
+            encoder.base.add_module(part, Float32(getattr(encoder.base, part), device_type))
         self.encoder = encoder
         self.dtype = dtype
         self.device_type = device_type
