@@ -6,7 +6,21 @@ PIP    := $(PY) -m pip
 # ONNX Runtime build: onnxruntime-gpu also runs on CPU (and proves the CUDA provider check);
 # set ORT=cpu for the smaller CPU-only wheel. macOS has no onnxruntime-gpu wheels, so there cpu is the default.
 ORT    ?= $(if $(filter Darwin,$(shell uname -s)),cpu,gpu)
+# Accelerator: cpu (default: the small CPU torch, what CI installs) or cuda: `make venv ACCEL=cuda` installs
+# torch's CUDA build from PyPI (its Linux wheel, which pulls the nvidia-* CUDA/cuDNN wheels; the local
+# +cpu wheel is excluded) and onnxruntime-gpu with its [cuda,cudnn] extras (the CUDA runtime and cuDNN
+# it was built against), so the CUDA and TensorRT providers load without a system CUDA install.
+ACCEL  ?= cpu
+ifeq ($(ACCEL),cpu)
+TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed-$(ORT)
+else ifeq ($(ACCEL),cuda)
+ORT    := gpu
+TORCH  := torch==2.13.0,!=2.13.0+cpu
+STAMP  := $(VENV)/.installed-cuda
+else
+$(error ACCEL must be cpu or cuda; got '$(ACCEL)'. Use `make venv` (CPU) or `make venv ACCEL=cuda` (NVIDIA GPU))
+endif
 PYTEST_ARGS ?=
 
 .PHONY: venv demo lint test test-slow test-all bench clean
@@ -16,8 +30,11 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt "torch==2.13.0"
+	$(PIP) install -q -c constraints.txt "$(TORCH)"
 	$(PIP) install -q -c constraints.txt -e ".[$(ORT),dev]"
+ifeq ($(ACCEL),cuda)
+	$(PIP) install -q -c constraints.txt "onnxruntime-gpu[cuda,cudnn]"
+endif
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -189,6 +189,26 @@ def peak_rss_during(fn: Callable[[], object]) -> tuple[object, dict]:
     return result, {"peak_rss_mb": hwm / 1024, "peak_rss_method": "VmHWM reset before the call"}
 
 
+def gpu_memory_during(fn: Callable[[], object], device: str) -> tuple[object, dict]:
+    """Run ``fn`` once; on a CUDA ``device`` also return its GPU memory (nothing elsewhere).
+
+    Two numbers, because engines allocate differently: torch's peak allocation during the call (the
+    torch backends' tensors; ORT and TensorRT allocate outside torch) and the device's memory in use
+    after it (every engine's arenas and workspaces, and any other process on the GPU).
+    """
+    if not device.startswith("cuda"):
+        return fn(), {}
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    result = fn()
+    torch.cuda.synchronize(device)
+    free, total = torch.cuda.mem_get_info(device)
+    return result, {
+        "gpu_torch_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+        "gpu_device_used_mb": (total - free) / 2**20,
+    }
+
+
 def synthetic_clips(batch: int, num_samples: int, seed: int = 0) -> np.ndarray:
     """Deterministic (batch, L) float32 inputs: a tone (110 Hz x row+1 ... ), its harmonics and noise.
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from audiosep_kit.audio import audio_files, read_audio
 from audiosep_kit.bench._measure import (
     Peak,
     encoder_macs,
+    gpu_memory_during,
     latency_summary,
     peak_rss_during,
     synthetic_clips,
@@ -33,7 +35,7 @@ from audiosep_kit.export import cached_artifact
 from audiosep_kit.features import extract_to_store
 from audiosep_kit.model import SAMPLE_RATE
 from audiosep_kit.numerics import compare
-from audiosep_kit.runtime import BACKENDS, default_precision, make_backend
+from audiosep_kit.runtime import BACKENDS, default_precision, make_backend, parse_variant
 
 
 def load_clips(folder: str | Path, num_samples: int, count: int) -> tuple[np.ndarray, list[str]]:
@@ -57,20 +59,29 @@ def load_clips(folder: str | Path, num_samples: int, count: int) -> tuple[np.nda
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A backend name and precision as written on the command line: ``name[:precision]``."""
+    """A backend variant as written on the command line: ``name[:precision][+key=value...]``.
+
+    The options (``onnx:fp32+conv_algo_search=HEURISTIC+prefer_nhwc=true``) configure the backend as a
+    user would (runtime.parse_variant reads and checks them); they are part of the label, so every row
+    says which configuration it measured.
+    """
 
     name: str
     precision: str
+    extra: tuple[tuple[str, object], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> BackendSpec:
-        """``name[:precision]``; without a precision, the backend's default (fp32 for every backend)."""
-        name, _, precision = text.strip().partition(":")
-        return cls(name, precision or default_precision(name))
+        """``name[:precision][+key=value...]``; without a precision, the backend's default (fp32 for every backend)."""
+        head, plus, _ = text.strip().partition("+")
+        name, _, precision = head.partition(":")
+        extra = tuple(parse_variant(text)[2].items()) if plus else ()
+        return cls(name, precision or default_precision(name), extra)
 
     @property
     def label(self) -> str:
-        return f"{self.name}:{self.precision}"
+        options = "".join(f"+{key}={_option_text(value)}" for key, value in self.extra)
+        return f"{self.name}:{self.precision}{options}"
 
     def options(self) -> dict:
         """Backend options that select the precision (for backends that offer more than one)."""
@@ -79,7 +90,14 @@ class BackendSpec:
             raise ConfigError(
                 f"backend {self.name!r} offers {list(offered)}; got {self.label!r} (use onnx:fp16 or fast:bf16)."
             )
-        return {"precision": self.precision} if len(offered) > 1 else {}
+        return ({"precision": self.precision} if len(offered) > 1 else {}) | dict(self.extra)
+
+
+def _option_text(value: object) -> str:
+    """An option value as parse_variant reads it back (a tuple as 'a/b', booleans lower case)."""
+    if isinstance(value, tuple):
+        return "/".join(f"{v:g}" for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _prepare_artifact(
@@ -114,15 +132,17 @@ def _run_all(backend, data: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([backend.run(data[i : i + batch]) for i in range(0, len(data), batch)])
 
 
-def _time_shape(built: dict, x: np.ndarray, warmup: int, repeats: int) -> dict[str, dict]:
-    """Cold first call, warm-up, peak RSS, then ``repeats`` rounds interleaved across backends."""
+def _time_shape(built: dict, x: np.ndarray, warmup: int, repeats: int, device: str = "cpu") -> dict[str, dict]:
+    """Cold first call, warm-up, peak RSS (and GPU memory on CUDA), then ``repeats`` rounds interleaved."""
     stats = {}
     for label, (backend, _) in built.items():
         first = time_calls(partial(backend.run, x), warmup=0, repeats=1)[0]  # cold: may include compilation
         for _ in range(warmup - 1):
             backend.run(x)
-        _, memory = peak_rss_during(partial(backend.run, x))  # also the last warm-up call
-        stats[label] = {"first_call_s": first, **memory, "seconds": []}
+        # also the last warm-up call
+        both, memory = peak_rss_during(partial(gpu_memory_during, partial(backend.run, x), device))
+        gpu = cast(tuple[object, dict], both)[1]
+        stats[label] = {"first_call_s": first, **memory, **gpu, "seconds": []}
     for _ in range(repeats):
         for label, (backend, _) in built.items():
             stats[label]["seconds"] += time_calls(partial(backend.run, x), warmup=0, repeats=1)
@@ -143,11 +163,14 @@ def run_bench(
     quality_clips: int = 8,
     peaks: dict[str, Peak] | None = None,
     cache_dir: str | Path | None = None,
+    reference_device: str | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Rows (one per backend x batch x duration) and the backends skipped with their reason.
 
     eager fp32 is always measured (first) as the reference for speed-ups and cosines. Cosine is the
-    smallest over ``quality_clips`` inputs (real clips from ``clips_dir``, else ``synthetic_clips``).
+    smallest over ``quality_clips`` inputs (real clips from ``clips_dir``, else ``synthetic_clips``),
+    against eager fp32 on ``reference_device`` (default: ``device``; 'cpu' for GPU runs, so every GPU
+    row, the GPU's eager fp32 included, is judged against the CPU float32 features).
     """
     specs = [BackendSpec("eager", "fp32")] + [s for s in specs if s != BackendSpec("eager", "fp32")]
     torch_device(device)  # cuda without CUDA: nothing, not even the reference, could run; say so first
@@ -157,6 +180,8 @@ def run_bench(
             f"the eager fp32 reference every row is compared with cannot run on {device!r}: {skipped['eager:fp32']}"
         )
     peaks = peaks or {}
+    reference_on = reference_device or device
+    judge = built["eager:fp32"][0] if reference_on == device else make_backend("eager", weights, config, reference_on)
     rows = []
     for duration in durations:
         samples = int(round(duration * SAMPLE_RATE))
@@ -165,11 +190,12 @@ def run_bench(
             data, _ = load_clips(clips_dir, samples, count)
         else:
             data = synthetic_clips(count, samples)
-        shape_stats = {b: _time_shape(built, data[:b], warmup, repeats) for b in batch_sizes}
-        reference = _run_all(built["eager:fp32"][0], data[:quality_clips], max(batch_sizes))
+        shape_stats = {b: _time_shape(built, data[:b], warmup, repeats, device) for b in batch_sizes}
+        reference = _run_all(judge, data[:quality_clips], max(batch_sizes))
         for label, (backend, cold) in built.items():
             features = _run_all(backend, data[:quality_clips], max(batch_sizes))
-            cosine = 1.0 if label == "eager:fp32" else compare(features, reference).min_cosine
+            same = label == "eager:fp32" and judge is backend
+            cosine = 1.0 if same else compare(features, reference).min_cosine
             for batch in batch_sizes:
                 stats = shape_stats[batch][label]
                 eager_p50 = latency_summary(shape_stats[batch]["eager:fp32"]["seconds"])["p50_s"]
@@ -177,6 +203,7 @@ def run_bench(
                 row.update(
                     input="real clips" if clips_dir else "noise + tones",
                     quality_clips=quality_clips,
+                    cosine_reference=f"eager:fp32 on {reference_on}",
                     threads=torch.get_num_threads(),
                     weights=weights.describe(),
                 )
@@ -211,6 +238,8 @@ def _row(label, backend, cold, stats, batch, samples, eager_p50, cosine, peaks, 
         "percent_of_peak": 100 * achieved / peak.best_gflops if peak else None,
         "peak_rss_mb": stats["peak_rss_mb"],
         "peak_rss_method": stats["peak_rss_method"],
+        "gpu_torch_peak_mb": stats.get("gpu_torch_peak_mb"),
+        "gpu_device_used_mb": stats.get("gpu_device_used_mb"),
         "executed": backend.executed(),
     }
 

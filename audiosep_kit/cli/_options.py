@@ -15,7 +15,7 @@ from audiosep_kit._devices import parse_device
 from audiosep_kit._paths import CACHE_ENV
 from audiosep_kit.errors import AudioSepKitError
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
-from audiosep_kit.runtime import backend_names, backend_variants, backends_taking, default_precision
+from audiosep_kit.runtime import backend_names, backend_variants, backends_taking, default_precision, parse_variant
 
 
 def checkpoint_option(fn: Callable) -> Callable:
@@ -267,6 +267,10 @@ class BackendList(click.ParamType):
 
     name = "name[:precision],..."
 
+    def __init__(self, *, configured: bool = False) -> None:
+        #: True (audiosep-bench): an item may carry backend options, ``onnx:fp32+prefer_nhwc=true``.
+        self.configured = configured
+
     def convert(self, value, param, ctx) -> tuple[str, ...]:
         if isinstance(value, tuple):
             return value
@@ -274,6 +278,9 @@ class BackendList(click.ParamType):
         out = []
         for item in (part.strip() for part in str(value).split(",")):
             if not item:
+                continue
+            if "+" in item:
+                out.append(self._configured(item, param, ctx))
                 continue
             name, _, precision = item.partition(":")
             precision = precision or (default_precision(name) if name in backend_names() else "")
@@ -284,15 +291,27 @@ class BackendList(click.ParamType):
             self.fail(f"expected at least one backend, e.g. eager,fast:bf16; got {value!r}.", param, ctx)
         return tuple(dict.fromkeys(out))
 
+    def _configured(self, item: str, param, ctx) -> str:
+        """A variant with options (``+key=value``), checked by runtime.parse_variant; bench only."""
+        if not self.configured:
+            self.fail(f"{item!r}: backend options (+key=value) are taken by audiosep-bench only.", param, ctx)
+        try:
+            parse_variant(item)
+        except AudioSepKitError as exc:
+            self.fail(str(exc), param, ctx)
+        return item
 
-def backends_option(default: str | None, help: str) -> Callable:
-    """The one --backends option (a list) of the commands that compare backends (bench, parity)."""
+
+def backends_option(default: str | None, help: str, *, configured: bool = False) -> Callable:
+    """The one --backends option (a list) of the commands that compare backends (bench, parity);
+    ``configured=True`` lets an item carry backend options (``+key=value``, audiosep-bench)."""
+    options = " An item may add backend options, e.g. onnx:fp32+conv_algo_search=HEURISTIC." if configured else ""
     return click.option(
         "--backends",
-        type=BackendList(),
+        type=BackendList(configured=configured),
         default=default,
         show_default=default is not None,
-        help=f"{help} Comma-separated name[:precision] from: {_variants_text()} (no precision: fp32).",
+        help=f"{help} Comma-separated name[:precision] from: {_variants_text()} (no precision: fp32).{options}",
     )
 
 

@@ -24,6 +24,7 @@ from audiosep_kit.cli._logging import setup_progress
 from audiosep_kit.cli._options import (
     BackendList,
     CommaList,
+    DeviceType,
     backends_option,
     cache_option,
     device_option,
@@ -108,7 +109,9 @@ def _machine(peaks: dict) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@backends_option(DEFAULT_BACKENDS, "Backends measured side by side (eager fp32, the reference, always runs).")
+@backends_option(
+    DEFAULT_BACKENDS, "Backends measured side by side (eager fp32, the reference, always runs).", configured=True
+)
 @click.option("--batch-sizes", type=CommaList(int, positive=True), default="1,8", show_default=True)
 @click.option(
     "--durations",
@@ -119,6 +122,12 @@ def _machine(peaks: dict) -> dict:
 )
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch (and ORT intra-op) threads.")
 @device_option()
+@click.option(
+    "--reference-device",
+    type=DeviceType(),
+    default=None,
+    help="Device of the eager fp32 features the cosines compare with (default: --device; cpu for GPU runs).",
+)
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Interleaved timed rounds.")
 @click.option("--warmup", type=click.IntRange(1), default=1, show_default=True, help="Untimed calls per shape.")
 @click.option(
@@ -159,6 +168,7 @@ def main(
     durations,
     threads,
     device,
+    reference_device,
     repeats,
     warmup,
     checkpoint,
@@ -210,10 +220,12 @@ def main(
         quality_clips=quality_clips,
         peaks=peaks,
         cache_dir=cache_dir,
+        reference_device=reference_device,
     )
     click.echo(
         f"inputs: {'real clips from ' + str(clips) if clips else 'deterministic noise + tones'}; "
-        f"cosine = min over {quality_clips} clips vs eager fp32; {repeats} interleaved rounds, p50 reported"
+        f"cosine = min over {quality_clips} clips vs eager fp32 on {reference_device or device}; "
+        f"{repeats} interleaved rounds, p50 reported"
     )
     click.echo(format_table(rows))
     for label, reason in skipped.items():

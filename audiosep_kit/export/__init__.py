@@ -15,7 +15,7 @@ from audiosep_kit.export._artifacts import (
     cached_artifact,
     read_metadata,
 )
-from audiosep_kit.export._metadata import IDENTITY_KEYS, build_metadata, check_metadata, read_onnx_metadata
+from audiosep_kit.export._metadata import IDENTITY_KEYS, INPUT_NAME, build_metadata, check_metadata, read_onnx_metadata
 from audiosep_kit.export._onnx import (
     DEFAULT_OPSET,
     GRAPH_OPTIMIZATIONS,
@@ -36,6 +36,7 @@ __all__ = [
     "ExportResult",
     "GRAPH_OPTIMIZATIONS",
     "IDENTITY_KEYS",
+    "INPUT_NAME",
     "ONNX_PRECISIONS",
     "PROBE_LENGTH",
     "SWEEPS",

@@ -27,6 +27,8 @@ from audiosep_kit.runtime.backends import (
     backends_taking,
     default_precision,
     make_backend,
+    needs_cuda,
+    parse_variant,
     register_backend,
 )
 
@@ -48,6 +50,8 @@ __all__ = [
     "backend_variants",
     "backends_taking",
     "default_precision",
+    "needs_cuda",
+    "parse_variant",
     "describe_extraction",
     "estimate_peak_bytes",
     "make_backend",

@@ -75,9 +75,30 @@ def test_backend_spec_parsing():
     assert bench.BackendSpec.parse("fast") == bench.BackendSpec("fast", "fp32")  # reduced precision only when asked
     assert bench.BackendSpec.parse("fast:bf16").options() == {"precision": "bf16"}
     assert bench.BackendSpec.parse("onnx:fp16").options() == {"precision": "fp16"}
-    assert bench.BackendSpec.parse("eager").options() == {}
-    with pytest.raises(ConfigError, match=r"backend .eager. offers \[.fp32.\]; got .eager:bf16."):
-        bench.BackendSpec.parse("eager:bf16").options()
+    assert bench.BackendSpec.parse("aoti").options() == {}  # one precision: no option to pass
+    with pytest.raises(ConfigError, match=r"backend .fast. offers \[.fp32., .bf16.\]; got .fast:fp16."):
+        bench.BackendSpec.parse("fast:fp16").options()
+
+
+def test_backend_spec_options_are_checked_and_written_in_the_label():
+    """A configured GPU variant: options parsed to values, part of the label, which parses back to it."""
+    text = "onnx:fp16+tensorrt=true+trt_buckets_s=1/5/10+trt_max_batch=128"
+    spec = bench.BackendSpec.parse(text)
+    assert spec.label == text and bench.BackendSpec.parse(spec.label) == spec
+    assert spec.options() == {
+        "precision": "fp16",
+        "tensorrt": True,
+        "trt_buckets_s": (1.0, 5.0, 10.0),
+        "trt_max_batch": 128,
+    }
+    assert bench.BackendSpec.parse("compile:bf16+mode=max-autotune").options() == {
+        "precision": "bf16",
+        "mode": "max-autotune",
+    }
+    with pytest.raises(ConfigError, match=r"backend 'fast' takes no option 'prefer_nhwc'.*backends \['onnx'\]"):
+        bench.BackendSpec.parse("fast:bf16+prefer_nhwc=true")
+    with pytest.raises(ConfigError, match=r"a backend option is written \+key=value; got 'nhwc'"):
+        bench.BackendSpec.parse("onnx+nhwc")
 
 
 @pytest.fixture(scope="module")

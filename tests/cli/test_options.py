@@ -100,10 +100,20 @@ def test_backend_lists_default_to_fp32_and_drop_repeats(given, expected):
     assert BackendList().convert(given, None, None) == expected
 
 
-@pytest.mark.parametrize("bad", ["eager:bf16", "tensorflow", "onnx:int8", ","])
+@pytest.mark.parametrize("bad", ["fast:fp16", "tensorflow", "onnx:int8", ","])
 def test_a_backend_list_entry_the_registry_lacks_is_refused_with_the_valid_ones(bad):
     with pytest.raises(Exception, match=r"not a backend this build offers|at least one backend"):
         BackendList().convert(bad, None, None)
+
+
+def test_backend_options_are_for_the_bench_list_only():
+    """audiosep-bench's list takes configured variants (checked by the registry); the other lists refuse them."""
+    item = "onnx:fp32+conv_algo_search=HEURISTIC"
+    assert BackendList(configured=True).convert(f"eager,{item}", None, None) == ("eager:fp32", item)
+    with pytest.raises(Exception, match=r"backend options \(\+key=value\) are taken by audiosep-bench only"):
+        BackendList().convert(item, None, None)
+    with pytest.raises(Exception, match=r"backend 'eager' takes no option 'conv_algo_search'"):
+        BackendList(configured=True).convert("eager+conv_algo_search=HEURISTIC", None, None)
 
 
 @pytest.mark.parametrize(
@@ -165,9 +175,11 @@ def test_fast_means_fp32_unless_bf16_is_asked_for(tmp_path):
     assert manifest["precision"] == "fp32" and manifest["backend"] == "fast"
     result = CliRunner().invoke(
         extract_main,
-        [str(clip), "-o", str(tmp_path / "t"), "--checkpoint", "random:0", "--backend", "eager", "--precision", "bf16"],
+        [str(clip), "-o", str(tmp_path / "t"), "--checkpoint", "random:0", "--backend", "fast", "--precision", "fp16"],
     )
-    assert result.exit_code == 2 and "`--precision (of backend 'eager')` must be one of {'fp32'}" in result.output
+    assert (
+        result.exit_code == 2 and "`--precision (of backend 'fast')` must be one of {'fp32', 'bf16'}" in result.output
+    )
 
 
 @pytest.mark.parametrize(

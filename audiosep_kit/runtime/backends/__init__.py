@@ -19,6 +19,7 @@ from audiosep_kit.errors import ConfigError
 from audiosep_kit.export import ONNX_PRECISIONS
 from audiosep_kit.numerics import PRECISIONS
 from audiosep_kit.runtime.backends._aoti import make_aoti
+from audiosep_kit.runtime.backends._autocast import TORCH_PRECISIONS
 from audiosep_kit.runtime.backends._base import Backend
 from audiosep_kit.runtime.backends._compiled import make_compiled
 from audiosep_kit.runtime.backends._eager import TorchBackend, make_eager
@@ -37,6 +38,8 @@ __all__ = [
     "backends_taking",
     "default_precision",
     "make_backend",
+    "needs_cuda",
+    "parse_variant",
     "register_backend",
 ]
 
@@ -51,17 +54,20 @@ class BackendEntry:
 
     factory: Callable[..., Backend]
     precisions: tuple[str, ...] = ("fp32",)
+    cuda_only: tuple[str, ...] = ()  # precisions that run on a CUDA device only (refused on CPU)
 
     def __post_init__(self) -> None:
         if not self.precisions:
             raise ConfigError("a backend must offer at least one precision; got none.")
         for precision in self.precisions:
             check_choice("precision", precision, PRECISIONS)
+        for precision in self.cuda_only:
+            check_choice("CUDA-only precision", precision, self.precisions)
 
 
 BACKENDS: dict[str, BackendEntry] = {
-    "eager": BackendEntry(make_eager),
-    "compile": BackendEntry(make_compiled),
+    "eager": BackendEntry(make_eager, TORCH_PRECISIONS, cuda_only=TORCH_PRECISIONS[1:]),
+    "compile": BackendEntry(make_compiled, TORCH_PRECISIONS, cuda_only=TORCH_PRECISIONS[1:]),
     "onnx": BackendEntry(make_onnx, ONNX_PRECISIONS),
     "aoti": BackendEntry(make_aoti),
     "fast": BackendEntry(make_fast, FAST_PRECISIONS),
@@ -81,6 +87,11 @@ def backend_names() -> tuple[str, ...]:
 def backend_variants() -> list[tuple[str, str]]:
     """Every (backend, precision) pair the registry offers: what conformance and parity must cover."""
     return [(name, precision) for name, entry in BACKENDS.items() for precision in entry.precisions]
+
+
+def needs_cuda(name: str, precision: str) -> bool:
+    """Whether variant ``name:precision`` runs on CUDA only (eager/compile autocast): CPU suites skip it."""
+    return precision in BACKENDS[check_choice("backend", name, BACKENDS)].cuda_only
 
 
 def default_precision(name: str) -> str:
@@ -134,6 +145,46 @@ def _check_options(name: str, options: dict) -> None:
         + "; ".join(where)
         + ". Drop the option, or choose a backend that takes it."
     )
+
+
+def _option_value(text: str) -> object:
+    """'true'/'false' (also 1/0 spelt yes/no/on/off) -> bool, digits -> int, 'a/b' -> tuple of floats, else str."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on", "false", "no", "off"):
+        return lowered in ("true", "yes", "on")
+    if lowered.isdigit():
+        return int(lowered)
+    if "/" in lowered:
+        try:
+            return tuple(float(part) for part in lowered.split("/"))
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    """``name[:precision][+key=value...]`` -> (name, precision, options), every part checked.
+
+    ``onnx:fp32+conv_algo_search=HEURISTIC+prefer_nhwc=true`` -> ('onnx', 'fp32', {...}): a configured
+    variant as the bench writes it in its rows. Without a precision, the backend's default.
+    """
+    head, *pairs = text.strip().split("+")
+    name, _, precision = head.partition(":")
+    precision = precision or default_precision(name)
+    check_choice(
+        f"precision (of backend {name!r})", precision, BACKENDS[check_choice("backend", name, BACKENDS)].precisions
+    )
+    options = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(
+                f"a backend option is written +key=value; got {pair!r} in {text!r} "
+                "(e.g. onnx:fp32+conv_algo_search=HEURISTIC)."
+            )
+        options[key.strip()] = _option_value(value)
+    _check_options(name, options)
+    return name, precision, options
 
 
 def make_backend(name: str, weights, config, device: str = "cpu", **options) -> Backend:

@@ -14,7 +14,14 @@ eager, so a run never silently leaves the compiled path. Compile mode, graphs co
 and compile time are reported by ``executed()``.
 
 ``fullgraph=True``: a graph break would also mean running part of the model eagerly, unannounced.
-On CUDA, TF32 is off unless ``tf32=True`` (runtime.devices).
+On CUDA, TF32 is off unless ``tf32=True`` (runtime.devices), and ``precision='bf16'|'fp16'`` compiles the
+autocast policy of ``_autocast`` (blocks reduced, STFT and bn0 float32).
+
+CUDA graphs (``mode='reduce-overhead'`` or ``'max-autotune'`` on CUDA): Inductor records one graph per
+concrete input shape, i.e. per (batch, length) bucket; the inputs are never padded (see above), so
+equal-length batches are what makes a bucket. A graph's output buffer is overwritten by its next
+replay, so every call marks a new step (``torch.compiler.cudagraph_mark_step_begin``) and clones the
+output before it leaves the backend.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from audiosep_kit._devices import set_tf32, torch_device
 from audiosep_kit._validation import check_choice
 from audiosep_kit.errors import BackendUnavailableError, ConfigError
 from audiosep_kit.model import EncoderConfig, LoadedWeights, build_encoder
+from audiosep_kit.runtime.backends._autocast import autocast_policy, with_precision
 from audiosep_kit.runtime.backends._eager import TorchBackend
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: The modes in which Inductor captures CUDA graphs (on a CUDA device).
+CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
 #: Dynamo's per-code-object ceiling, shared by all compile backends of a process (see above).
 _DYNAMO_LIMIT = 64
 _log = logging.getLogger(__name__)
@@ -46,8 +56,10 @@ def _graph_count() -> int:
 class CompiledBackend(TorchBackend):
     """TorchBackend over a compiled module that counts the graphs its calls compiled."""
 
-    def __init__(self, fn, device: torch.device, *, mode: str, recompile_limit: int):
-        super().__init__(fn, device, "compile")
+    def __init__(self, fn, device: torch.device, *, mode: str, recompile_limit: int, precision: str = "fp32"):
+        self.cudagraphs = device.type == "cuda" and mode in CUDAGRAPH_MODES
+        fn = _cudagraph_steps(fn) if self.cudagraphs else fn
+        super().__init__(fn, device, "compile", precision, autocast_policy(precision))
         self.mode = mode
         self.recompile_limit = recompile_limit
         self.graphs = 0
@@ -82,6 +94,7 @@ class CompiledBackend(TorchBackend):
             **super().executed(),
             "compiler": "inductor",
             "compile_mode": self.mode,
+            "cudagraphs": self.cudagraphs,
             "dynamic": True,
             "graphs_compiled": self.graphs,
             "recompiles": max(self.graphs - 1, 0),
@@ -91,6 +104,16 @@ class CompiledBackend(TorchBackend):
         }
 
 
+def _cudagraph_steps(compiled):
+    """Each call a new CUDA-graph step, its output cloned (the next replay overwrites the graph's buffer)."""
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(x).clone()
+
+    return call
+
+
 def make_compiled(
     weights: LoadedWeights,
     config: EncoderConfig,
@@ -98,6 +121,7 @@ def make_compiled(
     *,
     mode: str = "default",
     recompile_limit: int = 8,
+    precision: str = "fp32",
     tf32: bool = False,
 ) -> CompiledBackend:
     """Compile lazily: the first call of each new graph pays the Inductor compile (about a minute
@@ -108,6 +132,6 @@ def make_compiled(
     dev = torch_device(device)
     if dev.type == "cuda":
         set_tf32(tf32)
-    model = build_encoder(weights, config).to(dev)
+    model = with_precision(build_encoder(weights, config).to(dev), precision, dev)
     compiled = torch.compile(model, mode=mode, dynamic=True, fullgraph=True)
-    return CompiledBackend(compiled, dev, mode=mode, recompile_limit=recompile_limit)
+    return CompiledBackend(compiled, dev, mode=mode, recompile_limit=recompile_limit, precision=precision)

@@ -1,4 +1,7 @@
-"""The reference backend: the PyTorch module itself, in eval mode, float32 (CPU or CUDA)."""
+"""The reference backend: the PyTorch module itself, in eval mode, float32 (CPU or CUDA).
+
+On CUDA it also runs bf16/fp16 autocast with the front end float32 (``_autocast``); fp32 is the default.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import torch
 
 from audiosep_kit._devices import set_tf32, torch_device
 from audiosep_kit.model import EncoderConfig, LoadedWeights, build_encoder, run_encoder
+from audiosep_kit.runtime.backends._autocast import autocast_policy, with_precision
 
 
 class TorchBackend:
@@ -31,10 +35,10 @@ class TorchBackend:
 
 
 def make_eager(
-    weights: LoadedWeights, config: EncoderConfig, device: str = "cpu", *, tf32: bool = False
+    weights: LoadedWeights, config: EncoderConfig, device: str = "cpu", *, precision: str = "fp32", tf32: bool = False
 ) -> TorchBackend:
     dev = torch_device(device)
     if dev.type == "cuda":
         set_tf32(tf32)
-    model = build_encoder(weights, config).to(dev)
-    return TorchBackend(model, dev, "eager")
+    model = with_precision(build_encoder(weights, config).to(dev), precision, dev)
+    return TorchBackend(model, dev, "eager", precision, autocast_policy(precision))

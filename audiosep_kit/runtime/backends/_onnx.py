@@ -14,6 +14,7 @@ requested weights and options (ArtifactMismatchError otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,23 +31,9 @@ from audiosep_kit.export import (
     session_options,
 )
 from audiosep_kit.model import MIN_SAMPLES, EncoderConfig, LoadedWeights
+from audiosep_kit.runtime.backends._ort_providers import CUDA_EP, TENSORRT_EP, providers_for
 
-_CUDA, _TRT, _CPU = "CUDAExecutionProvider", "TensorrtExecutionProvider", "CPUExecutionProvider"
-
-
-def providers_for(device: str, *, tensorrt: bool = False, tf32: bool = False, precision: str = "fp32") -> list:
-    """Ordered (provider, options) list for ``device``; CPU is last so unsupported ops still run."""
-    kind, index = parse_device(device)
-    if kind == "cpu":
-        if tensorrt:
-            raise ConfigError("tensorrt=True needs device='cuda'; got device='cpu'.")
-        return [(_CPU, {})]
-    device_id = str(index or 0)
-    providers = [(_CUDA, {"device_id": device_id, "use_tf32": "1" if tf32 else "0"}), (_CPU, {})]
-    if tensorrt:
-        trt = {"device_id": device_id, "trt_fp16_enable": "True" if precision == "fp16" else "False"}
-        providers.insert(0, (_TRT, trt))
-    return providers
+__all__ = ["OnnxBackend", "make_onnx", "providers_for"]
 
 
 class OnnxBackend:
@@ -118,6 +105,11 @@ def make_onnx(
     providers: list | None = None,
     tensorrt: bool = False,
     tf32: bool = False,
+    conv_algo_search: str = "EXHAUSTIVE",
+    prefer_nhwc: bool = False,
+    trt_buckets_s: Sequence[float] | None = None,
+    trt_max_batch: int = 128,
+    trt_cache_dir: str | Path | None = None,
     intra_op_threads: int | None = None,
     inter_op_threads: int = 1,
     graph_optimization: str = "all",
@@ -126,9 +118,20 @@ def make_onnx(
     opset: int | None = None,
 ) -> OnnxBackend:
     """Build the ORT backend; see the module docstring. ``intra_op_threads`` defaults to torch's
-    thread count so eager and ORT timings use the same cores."""
+    thread count so eager and ORT timings use the same cores. The CUDA and TensorRT options
+    (``conv_algo_search``, ``prefer_nhwc``, ``trt_*``) are described in ``_ort_providers``."""
     ort = import_onnxruntime()
-    requested = providers or providers_for(device, tensorrt=tensorrt, tf32=tf32, precision=precision)
+    requested = providers or providers_for(
+        device,
+        tensorrt=tensorrt,
+        tf32=tf32,
+        precision=precision,
+        conv_algo_search=conv_algo_search,
+        prefer_nhwc=prefer_nhwc,
+        trt_buckets_s=trt_buckets_s,
+        trt_max_batch=trt_max_batch,
+        trt_cache_dir=trt_cache_dir,
+    )
     requested = [p if isinstance(p, tuple) else (p, {}) for p in requested]
     missing = [name for name, _ in requested if name not in ort.get_available_providers()]
     if missing:
@@ -147,7 +150,7 @@ def make_onnx(
     options = session_options(intra, inter_op_threads, graph_optimization)
     session = ort.InferenceSession(str(path), options, providers=requested)
     _check_active(session, requested, device)
-    on_gpu = session.get_providers()[0] in (_CUDA, _TRT)
+    on_gpu = session.get_providers()[0] in (CUDA_EP, TENSORRT_EP)
     if io_binding and not on_gpu:
         raise ConfigError(f"io_binding=True binds outputs on the GPU; this session runs on {session.get_providers()}.")
     info = {

@@ -20,7 +20,7 @@ import pytest
 
 from audiosep_kit.errors import BackendUnavailableError
 from audiosep_kit.numerics import tolerance_for
-from audiosep_kit.runtime import backend_variants
+from audiosep_kit.runtime import backend_variants, needs_cuda
 from audiosep_kit.runtime.backends._fast import bf16_is_native
 
 CONFIGS = [("none", "mean"), ("zero", "mean"), ("query", "mean"), ("none", "none")]
@@ -117,6 +117,8 @@ LITE_CASES = [
 def _lite_engine(lite_backend, name: str, precision: str, film: str, pooling: str):
     """The backend for that variant and config; fast:bf16 skips (with the package's reason) where
     the CPU has no native bfloat16, because the backend refuses to emulate it."""
+    if needs_cuda(name, precision):
+        pytest.skip(f"{name}:{precision} is CUDA autocast (refused on CPU); test_cuda.py runs it on a GPU")
     try:
         engine = lite_backend(name, film, pooling, precision=precision)
     except BackendUnavailableError as exc:

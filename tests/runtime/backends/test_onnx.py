@@ -105,7 +105,7 @@ def test_providers_for_cuda_orders_tensorrt_cuda_cpu():
     names = [name for name, _ in providers_for("cuda:1", tensorrt=True)]
     assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     cuda = dict(providers_for("cuda:1")[0][1])
-    assert cuda == {"device_id": "1", "use_tf32": "0"}
+    assert cuda == {"device_id": "1", "use_tf32": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "prefer_nhwc": "0"}
 
 
 def test_unknown_graph_optimization_is_refused(none_mean_model, golden_weights, golden_config):

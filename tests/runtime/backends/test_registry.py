@@ -12,7 +12,7 @@ from audiosep_kit.runtime.backends._eager import make_eager
 
 def test_options_are_read_from_the_factories():
     assert backends_taking("model_path") == ("onnx", "aoti")
-    assert backend_options("eager") == ("tf32",)
+    assert backend_options("eager") == ("precision", "tf32")
     assert "stft" in backend_options("fast") and "model_path" not in backend_options("compile")
 
 
