@@ -15,9 +15,12 @@ same (see tests/features/test_decoding.py).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.context
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +34,8 @@ from audiosep_kit.runtime import check_clip_length
 
 #: Chunks each worker process decodes ahead of the model (the DataLoader's prefetch factor).
 BACKLOG_CHUNKS = 2
+#: How often a worker process checks that its driver still runs (it exits within this after a kill).
+WATCH_SECONDS = 1.0
 #: Most worker processes the automatic choice starts (a GPU fed by more decoders than this is rare).
 MAX_AUTO_WORKERS = 8
 
@@ -104,6 +109,34 @@ def _start_method() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): kill(pid, 0) is the answer
+        return True
+    return state not in ("Z", "X")
+
+
+def _exit_with_driver(driver: int, worker_id: int) -> None:
+    """``worker_init_fn``: end this worker when the driver is gone. Why: a worker's parent is the
+    forkserver, not the driver, and each keeps the other alive (the server lives while a client holds
+    its pipe, torch's watchdog only checks the parent), so a SIGKILLed driver would leave them forever."""
+
+    def watch() -> None:
+        while _alive(driver):
+            time.sleep(WATCH_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name=f"decode-{worker_id}-watch", daemon=True).start()
+
+
 def _in_processes(dataset: _Rows, chunks: list[list[int]], workers: int) -> Iterator[tuple[list[int], list]]:
     loader: DataLoader[Decoded] = DataLoader(
         dataset,
@@ -112,6 +145,7 @@ def _in_processes(dataset: _Rows, chunks: list[list[int]], workers: int) -> Iter
         num_workers=workers,
         prefetch_factor=BACKLOG_CHUNKS,
         multiprocessing_context=_start_method(),
+        worker_init_fn=functools.partial(_exit_with_driver, os.getpid()),
     )
     yield from zip(chunks, loader, strict=True)
 

@@ -335,7 +335,8 @@ def extract_to_store(
         started = time.perf_counter()
         decoding = decoded_chunks(segments, rows, chunk_size, workers, max_seconds, extractor.config, processes)
         _run_rows(extractor, segments, root, len(rows), decoding, progress)
-        finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped))
+        how = f"{workers} {'worker processes' if processes else 'threads'}"
+        finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped), how)
     return FeatureStore.open(root)
 
 
@@ -349,7 +350,10 @@ def _run_rows(extractor, sources, root, total: int, decoding, progress) -> None:
         bar.close()
 
 
-def finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int) -> None:
+def finish_manifest(
+    store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int, decoding: str = ""
+) -> None:
+    """Counts and the last run (what it did, how fast, how it decoded) into the manifest; the index."""
     manifest = dict(store.manifest)
     counts = store.index["status"].value_counts().to_dict()
     manifest.update(
@@ -362,6 +366,7 @@ def finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds
             **{f"rows_{name}": count for name, count in reasons.items()},
             "seconds": round(seconds, 3),
             "files_per_second": round(len(rows) / seconds, 3) if seconds > 0 and rows else None,
+            **({"decoding": decoding} if decoding else {}),
         },
     )
     atomic_write_text(store.root / _MANIFEST, json.dumps(manifest, indent=2))

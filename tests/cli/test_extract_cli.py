@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,32 @@ def _write_clips(folder, count, seconds=1.0, rate=16000):
         sf.write(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
         paths.append(path)
     return paths
+
+
+def _descendants(pid: int) -> set[int]:
+    """Processes whose chain of parents leads to ``pid`` (read from Linux's /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended while we looked
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                alive.add(pid)
+        except OSError:
+            continue
+    return alive
 
 
 def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
@@ -214,8 +241,14 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path, workers
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"extraction ended before it could be killed: {proc.stderr.read().decode()}"
+    helpers = _descendants(proc.pid) if Path("/proc").is_dir() else set()
+    assert bool(helpers) == bool(workers) or not Path("/proc").is_dir()  # the decoding processes (and server)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 20
+    while _running(helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(helpers), "decoding processes outlived their killed driver"
     before = FeatureStore.open(tmp_path / "killed")
     done = before.index["status"] == "ok"
     assert 4 <= done.sum() < 16

@@ -55,6 +55,8 @@ def test_worker_processes_write_the_threads_store_byte_for_byte(extractor, mixed
     )
     _same_bytes(tmp_path / "threads", tmp_path / "procs")
     assert procs.manifest["counts"] == threads.manifest["counts"] == {"ok": 6, "error": 4}
+    assert procs.manifest["last_run"]["decoding"] == "2 worker processes"
+    assert threads.manifest["last_run"]["decoding"] == "2 threads"
     errors = procs.failures()["error"].tolist()
     assert [e.split(":")[0].rsplit("/", 1)[-1] for e in errors] == ["corrupt.wav", "empty.wav", "nan.wav", "gone.wav"]
     assert "NaN or infinite" in errors[2] and "no such file" in errors[3]
