@@ -14,6 +14,7 @@ import click
 from audiosep_kit._devices import parse_device
 from audiosep_kit._paths import CACHE_ENV
 from audiosep_kit.errors import AudioSepKitError
+from audiosep_kit.features import default_workers, usable_cores
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
 from audiosep_kit.runtime import backend_names, backend_variants, backends_taking, default_precision, parse_variant
 
@@ -388,3 +389,22 @@ def model_path_option(fn: Callable) -> Callable:
         help=f"Exported artifact for the {' / '.join(backends_taking('model_path'))} backends (default: the export "
         "cache); an error with any other --backend.",
     )(checked)
+
+
+def workers_option(fn: Callable) -> Callable:
+    """The one --workers option: decoding worker processes (default: chosen, and printed, by ``decoding``)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(0),
+        default=None,
+        help="Decoding worker processes feeding the model; 0 decodes in two threads of this process. "
+        "Default: from the cores and --device, printed at the start.",
+    )(fn)
+
+
+def decoding(workers: int | None, device: str) -> dict:
+    """``extract_to_store``'s decoding arguments for --workers, saying on stderr what an automatic choice is."""
+    if workers is None:
+        workers, why = default_workers(device, usable_cores())
+        click.echo(f"note: --workers {workers} (auto: {why}).", err=True)
+    return {"workers": workers, "processes": True} if workers else {"workers": 2, "processes": False}

@@ -27,11 +27,13 @@ from audiosep_kit.cli._options import (
     DeviceType,
     backends_option,
     cache_option,
+    decoding,
     device_option,
     encoder_options,
     output_option,
     progress_option,
     report_errors,
+    workers_option,
 )
 from audiosep_kit.model import EncoderConfig, load_weights
 from audiosep_kit.runtime import FeatureExtractor, make_backend, read_condition
@@ -87,7 +89,9 @@ def _peaks(enabled: bool, size: int) -> dict:
     return {dtype: measure_peak(dtype, size=size) for dtype in ("fp32", "bf16")}
 
 
-def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batch: int, cache_dir) -> dict:
+def _end_to_end(
+    folder: Path, spec_text: str, weights, config, device: str, batch: int, cache_dir, workers: int | None
+) -> dict:
     spec = BackendSpec.parse(spec_text)
     options = {"cache_dir": cache_dir} if cache_dir is not None and spec.name in ("onnx", "aoti") else {}
     engine = make_backend(spec.name, weights, config, device, **options, **spec.options())
@@ -96,7 +100,7 @@ def _end_to_end(folder: Path, spec_text: str, weights, config, device: str, batc
         return {
             "kind": "end_to_end",
             "folder": str(folder),
-            **end_to_end(extractor, audio_files(folder), Path(tmp) / "store"),
+            **end_to_end(extractor, audio_files(folder), Path(tmp) / "store", **decoding(workers, device)),
         }
 
 
@@ -158,6 +162,7 @@ def _machine(peaks: dict) -> dict:
     help="Backend (name[:precision]) of the --end-to-end run.",
 )
 @click.option("--e2e-batch-size", type=click.IntRange(1), default=8, show_default=True)
+@workers_option
 @output_option(required=False, dir_okay=False, json_alias=True, help="Write the rows (a JSON list) here.")
 @cache_option
 @progress_option
@@ -184,6 +189,7 @@ def main(
     e2e_dir,
     e2e_backend,
     e2e_batch_size,
+    workers,
     out,
     cache_dir,
     progress,
@@ -233,7 +239,7 @@ def main(
     machine = _machine(peaks)
     rows_out = [{"format_version": FORMAT_VERSION, "kind": "latency", **r, "machine": machine} for r in rows]
     if e2e_dir is not None:
-        e2e = _end_to_end(e2e_dir, e2e_backend[0], weights, config, device, e2e_batch_size, cache_dir)
+        e2e = _end_to_end(e2e_dir, e2e_backend[0], weights, config, device, e2e_batch_size, cache_dir, workers)
         click.echo(
             f"end-to-end ({e2e['backend']}:{e2e['precision']}, {e2e['files']} files, {e2e['audio_seconds']:.1f} s "
             f"of audio): pipeline {e2e['end_to_end_audio_seconds_per_second']:.2f} audio s/s vs model only "

@@ -28,6 +28,7 @@ from audiosep_kit.cli._options import (
     checkpoint_option,
     cli_spelling,
     command_line,
+    decoding,
     device_option,
     encoder_options,
     model_path_option,
@@ -35,6 +36,7 @@ from audiosep_kit.cli._options import (
     progress_option,
     report_errors,
     require_checkpoint,
+    workers_option,
 )
 from audiosep_kit.cli._sweep import refuse_sweep_of_features, run_sweep, sweep_options
 from audiosep_kit.evaluate import (
@@ -155,6 +157,7 @@ def eval_options(fn: Callable) -> Callable:
         model_path_option,
         cache_option,
         progress_option,
+        workers_option,
         click.option(
             "--allow-missing/--no-allow-missing",
             default=False,
@@ -208,9 +211,14 @@ def _progress(result) -> None:
     click.echo(f"  {result.head:<7} {result.partition:<22} seed {result.seed}: {scores}", err=True)
 
 
-def _extract(extractor, sources, out_dir, *, progress: bool | None):
-    """The cache's extraction, with the --progress choice for its bar."""
-    return extract_to_store(extractor, list(sources), out_dir, progress=progress)
+def _extract(extractor, sources, out_dir, *, progress: bool | None, workers: int | None, device: str):
+    """The cache's extraction, with the --progress choice for its bar and --workers for its decoding
+    (an automatic choice is said only when something is extracted, not on a cache hit)."""
+    return extract_to_store(extractor, list(sources), out_dir, progress=progress, **decoding(workers, device))
+
+
+def _extract_with(kw: dict):
+    return functools.partial(_extract, progress=kw["progress"], workers=kw["workers"], device=kw["device"])
 
 
 def _extraction(kw: dict, backend: str | None = None) -> ExtractionConfig:
@@ -245,7 +253,7 @@ def _run_suite(config: RunConfig, kw: dict) -> None:
     suite = evaluate_suite(
         tasks, [_extraction(kw, label) for label in labels], config, out, data_root=kw["data_root"],
         allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw), progress=_progress,
-        extract=functools.partial(_extract, progress=kw["progress"]), spell=cli_spelling,
+        extract=_extract_with(kw), spell=cli_spelling,
     )  # fmt: skip
     click.echo(suite.paths["markdown"].read_text())
     for entry in suite.entries:
@@ -281,7 +289,7 @@ def run_from_options(**kw) -> None:
             return run_sweep(kw, _extraction(kw), config, _features_cache(kw), **common)
         evaluation = evaluate_extracted(
             kw["task"], _extraction(kw), config, allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw),
-            extract=functools.partial(_extract, progress=kw["progress"]), **common,
+            extract=_extract_with(kw), **common,
         )  # fmt: skip
     click.echo(format_table(evaluation.report))
     click.echo(f"wrote {out}/results.json, results.csv, summary.md and confusion PNGs")

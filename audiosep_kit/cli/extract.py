@@ -23,6 +23,7 @@ from audiosep_kit.cli._options import (
     backend_option,
     cache_option,
     checkpoint_option,
+    decoding,
     device_option,
     encoder_options,
     model_path_option,
@@ -30,6 +31,7 @@ from audiosep_kit.cli._options import (
     progress_option,
     report_errors,
     require_checkpoint,
+    workers_option,
 )
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.features import extract_to_store
@@ -110,7 +112,7 @@ def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> d
 @encoder_options
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--chunk-size", default=64, show_default=True, type=click.IntRange(1), help="Files per committed chunk.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Decoding threads.")
+@workers_option
 @click.option(
     "--max-seconds", default=DEFAULT_MAX_SECONDS, show_default=True, type=click.FloatRange(min=0, min_open=True)
 )
@@ -191,7 +193,7 @@ def main(
         paths,
         out_dir,
         chunk_size=chunk_size,
-        workers=workers,
+        **decoding(workers, device),
         max_seconds=max_seconds,
         overwrite=overwrite,
         retry_failed=retry_failed,

@@ -18,6 +18,7 @@ from audiosep_kit.features._cache import (
     extractor_identity,
     source_identity,
 )
+from audiosep_kit.features._decoding import default_workers, usable_cores
 from audiosep_kit.features._store import FORMAT_VERSION, FeatureStore, extract_to_store
 from audiosep_kit.features._sweep import cached_sweep, extract_sweep_to_stores
 
@@ -32,9 +33,11 @@ __all__ = [
     "cache_key",
     "cached_features",
     "cached_sweep",
+    "default_workers",
     "default_cache_dir",
     "extract_sweep_to_stores",
     "extract_to_store",
     "extractor_identity",
     "source_identity",
+    "usable_cores",
 ]

@@ -32,18 +32,18 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import pandas as pd
 
-from audiosep_kit._identity import file_sha256, file_stat
+from audiosep_kit._identity import file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
-from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment, read_audio
-from audiosep_kit.errors import AudioSepKitError, ConfigError, StoreError
+from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment
+from audiosep_kit.errors import ConfigError, StoreError
+from audiosep_kit.features._decoding import decoded_chunks, fingerprint
 from audiosep_kit.features._embed import embed_in_batches
 from audiosep_kit.features._files import (
     MatrixWriter,
@@ -55,7 +55,6 @@ from audiosep_kit.features._files import (
     store_lock,
 )
 from audiosep_kit.features._progress import ExtractionBar
-from audiosep_kit.runtime import check_clip_length
 
 FORMAT_VERSION = 2
 _MANIFEST, _SOURCES, _FEATURES, _JOURNAL = "manifest.json", "sources.csv", "features.npy", "journal.jsonl"
@@ -195,19 +194,6 @@ def prepare_store(root: Path, extractor, sources: Sequence[AudioSegment], overwr
     return FeatureStore.open(root)
 
 
-def _fingerprint(path: Path, hashes: dict) -> dict:
-    """Size, mtime (ns) and SHA-256 of an input; None values where the file cannot be read."""
-    stat = file_stat(path)
-    if stat is None:
-        return {"size": None, "mtime_ns": None, "sha256": None}
-    if (path, stat) not in hashes:  # segments of one file share its hash
-        try:
-            hashes[(path, stat)] = file_sha256(path)
-        except OSError:
-            hashes[(path, stat)] = None
-    return {"size": stat[0], "mtime_ns": stat[1], "sha256": hashes[(path, stat)]}
-
-
 def _changed_rows(index: pd.DataFrame, verify_content: bool) -> list[int]:
     """Finished rows whose input is no longer what was extracted (size, mtime, then content)."""
     changed: list[int] = []
@@ -221,21 +207,9 @@ def _changed_rows(index: pd.DataFrame, verify_content: bool) -> list[int]:
         same_stat = stat == (recorded["size"], recorded["mtime_ns"])
         if same_stat and not verify_content:
             continue
-        if _fingerprint(path, hashes)["sha256"] != recorded["sha256"]:
+        if fingerprint(path, hashes)["sha256"] != recorded["sha256"]:
             changed.append(int(row))
     return changed
-
-
-def _decode(source: AudioSegment, max_seconds: float, config, hashes: dict) -> tuple[AudioClip | Exception, dict]:
-    identity = _fingerprint(source.path, hashes)
-    try:
-        clip = read_audio(source.path, start_s=source.start_s, end_s=source.end_s, max_seconds=max_seconds)
-        check_clip_length(config, clip.waveform.shape[0], source.key)  # named here, before batching
-    except (AudioSepKitError, MemoryError) as exc:
-        return exc, identity
-    except Exception as exc:  # an unexpected decoder failure must not kill a long job: record it
-        return RuntimeError(f"{source.path}: {type(exc).__name__}: {exc}"), identity
-    return clip, identity
 
 
 #: How out-of-memory reads in torch (CPU allocator, CUDA) and ONNX Runtime messages.
@@ -302,11 +276,6 @@ def row_files(root: Path) -> Iterator[tuple[MatrixWriter, IO[str]]]:
         writer.close()
 
 
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def as_segment(source: AudioSegment | str | Path) -> AudioSegment:
     """An absolute-path segment: a store's identity must not depend on the working directory."""
     segment = source if isinstance(source, AudioSegment) else AudioSegment(Path(source))
@@ -331,6 +300,7 @@ def extract_to_store(
     *,
     chunk_size: int = 64,
     workers: int = 2,
+    processes: bool = False,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     overwrite: bool = False,
     retry_failed: bool = False,
@@ -341,10 +311,11 @@ def extract_to_store(
     """Extract features of ``sources`` into the store at ``out_dir``, resuming where it stopped.
 
     Decoding and resampling run in ``workers`` threads one chunk ahead of inference, so the cores
-    stay busy. A resumed run also redoes errors that may be transient, every error with
-    ``retry_failed``, and inputs whose content changed (see the module docstring). ``skipped``
-    (path, reason) pairs, from a folder walk, are written to ``skipped.csv``. ``progress=None``
-    shows a bar only on a terminal.
+    stay busy, or with ``processes`` in ``workers`` worker processes (for a fast backend or a GPU;
+    the store is the same byte for byte, see features._decoding). A resumed run also redoes errors
+    that may be transient, every error with ``retry_failed``, and inputs whose content changed (see
+    the module docstring). ``skipped`` (path, reason) pairs, from a folder walk, are written to
+    ``skipped.csv``. ``progress=None`` shows a bar only on a terminal.
     """
     if not extractor.fixed_width:
         raise ConfigError(
@@ -362,41 +333,27 @@ def extract_to_store(
             atomic_write_text(root / _SKIPPED, frame.to_csv(index=False))
         rows, reasons = rows_to_run(store, retry_failed, verify_content)
         started = time.perf_counter()
-        _run_rows(extractor, segments, root, rows, chunk_size, workers, max_seconds, progress)
-        finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped))
+        decoding = decoded_chunks(segments, rows, chunk_size, workers, max_seconds, extractor.config, processes)
+        _run_rows(extractor, segments, root, len(rows), decoding, progress)
+        how = f"{workers} {'worker processes' if processes else 'threads'}"
+        finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped), how)
     return FeatureStore.open(root)
 
 
-def decoded_chunks(
-    sources: Sequence[AudioSegment], rows: list[int], chunk_size: int, workers: int, max_seconds: float, config
-) -> Iterator[tuple[list[int], list]]:
-    """(rows, decoded) per chunk of ``rows``: decoding runs in ``workers`` threads one chunk ahead of
-    the caller's inference, so the cores stay busy. ``config`` decides which clips are too short."""
-    hashes: dict = {}
-    chunks = list(_chunks(rows, chunk_size))
-    with ThreadPoolExecutor(workers) as pool:
-
-        def submit(chunk: list[int]) -> list:
-            return [pool.submit(_decode, sources[r], max_seconds, config, hashes) for r in chunk]
-
-        upcoming = submit(chunks[0]) if chunks else []
-        for k, chunk in enumerate(chunks):
-            decoded = [f.result() for f in upcoming]
-            upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
-            yield chunk, decoded
-
-
-def _run_rows(extractor, sources, root, rows, chunk_size, workers, max_seconds, progress) -> None:
-    bar = ExtractionBar(len(rows), progress)
+def _run_rows(extractor, sources, root, total: int, decoding, progress) -> None:
+    bar = ExtractionBar(total, progress)
     try:
-        with row_files(root) as (writer, journal):
-            for chunk, decoded in decoded_chunks(sources, rows, chunk_size, workers, max_seconds, extractor.config):
+        with row_files(root) as (writer, journal), closing(decoding):  # stops worker processes at once
+            for chunk, decoded in decoding:
                 _process_chunk(extractor, sources, chunk, decoded, writer, journal, bar)
     finally:
         bar.close()
 
 
-def finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int) -> None:
+def finish_manifest(
+    store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int, decoding: str = ""
+) -> None:
+    """Counts and the last run (what it did, how fast, how it decoded) into the manifest; the index."""
     manifest = dict(store.manifest)
     counts = store.index["status"].value_counts().to_dict()
     manifest.update(
@@ -409,6 +366,7 @@ def finish_manifest(store: FeatureStore, rows: list[int], reasons: dict, seconds
             **{f"rows_{name}": count for name, count in reasons.items()},
             "seconds": round(seconds, 3),
             "files_per_second": round(len(rows) / seconds, 3) if seconds > 0 and rows else None,
+            **({"decoding": decoding} if decoding else {}),
         },
     )
     atomic_write_text(store.root / _MANIFEST, json.dumps(manifest, indent=2))

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,32 @@ def _write_clips(folder, count, seconds=1.0, rate=16000):
         sf.write(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
         paths.append(path)
     return paths
+
+
+def _descendants(pid: int) -> set[int]:
+    """Processes whose chain of parents leads to ``pid`` (read from Linux's /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended while we looked
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                alive.add(pid)
+        except OSError:
+            continue
+    return alive
 
 
 def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
@@ -52,6 +79,7 @@ def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
     )
     assert result.exit_code == EXIT_FAILED_INPUTS, result.output
     assert "RANDOM" in result.output and "failed:" in result.output and "broken.flac" in result.output
+    assert "note: --workers 0 (auto: the model on the CPU" in result.output  # the automatic choice, said
     assert (
         "summary: 3 extracted, 1 failed, 0 skipped (0 of them audio that could not be read), 4 inputs" in result.output
     )
@@ -73,7 +101,8 @@ def test_folder_and_file_list_inputs_and_listed_failures(tmp_path):
         ],
     )
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output.splitlines()[1])["last_run"]["rows_processed"] == 0
+    summary = next(line for line in again.output.splitlines() if line.startswith("{"))
+    assert json.loads(summary)["last_run"]["rows_processed"] == 0
     assert "broken.flac" in again.output
 
 
@@ -163,9 +192,18 @@ def test_wrong_checkpoint_reports_error_without_traceback(tmp_path):
     assert "not an AudioSep checkpoint" in result.output and "Traceback" not in result.output
 
 
-def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize(
+    "workers",
+    [
+        pytest.param([], id="auto-threads"),
+        # Worker processes must neither hold the store's lock after the kill nor change a byte.
+        pytest.param(["--workers", "2"], id="worker-processes", marks=pytest.mark.slow),
+    ],
+)
+def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path, workers):
     """A real subprocess is SIGKILLed after its first committed chunks; the rerun finishes the job,
-    recomputes none of the recorded rows, and equals an uninterrupted run.
+    recomputes none of the recorded rows, and equals an uninterrupted run (byte for byte, with
+    decoding in worker processes for the killed run and its rerun, in threads for the clean one).
 
     The clips are a quarter second long: the encoder's compute per clip, not the kill, is what the
     length costs, and eight chunks of two still leave six chunks to run when the kill lands. The
@@ -191,7 +229,10 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
             [*command, "--out", str(tmp_path / "clean")], env=env, stdout=subprocess.DEVNULL, stderr=clean_stderr
         )
     proc = subprocess.Popen(
-        [*command, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*command, *workers, "--out", str(tmp_path / "killed")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     journal = tmp_path / "killed" / "journal.jsonl"
     deadline = time.monotonic() + 240
@@ -200,20 +241,27 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(tmp_path):
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"extraction ended before it could be killed: {proc.stderr.read().decode()}"
+    helpers = _descendants(proc.pid) if Path("/proc").is_dir() else set()
+    assert bool(helpers) == bool(workers) or not Path("/proc").is_dir()  # the decoding processes (and server)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 20
+    while _running(helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(helpers), "decoding processes outlived their killed driver"
     before = FeatureStore.open(tmp_path / "killed")
     done = before.index["status"] == "ok"
     assert 4 <= done.sum() < 16
     kept = np.array(before.features)[done.to_numpy()]
 
-    subprocess.run([*command, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    subprocess.run([*command, *workers, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
     assert clean_run.wait(timeout=240) == 0, (tmp_path / "clean.stderr").read_text()
     resumed, clean = FeatureStore.open(tmp_path / "killed"), FeatureStore.open(tmp_path / "clean")
     assert resumed.complete and resumed.manifest["counts"] == {"ok": 16}
     assert resumed.manifest["last_run"]["rows_processed"] == 16 - done.sum()
     np.testing.assert_array_equal(np.array(resumed.features)[done.to_numpy()], kept)
     np.testing.assert_array_equal(resumed.features, clean.features)
+    assert (tmp_path / "killed" / "features.npy").read_bytes() == (tmp_path / "clean" / "features.npy").read_bytes()
     assert json.loads((tmp_path / "killed" / "manifest.json").read_text())["complete"] is True
 
 

@@ -194,3 +194,30 @@ def test_a_list_given_to_backend_points_at_the_option_that_takes_it(command, giv
     result = CliRunner().invoke(command, [str(tmp_path), "--backend", given] if command is extract_main
                                 else ["--task", "esc50", "--backend", given])  # fmt: skip
     assert result.exit_code == 2 and said in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("workers", "device", "expected"),
+    [
+        (0, "cpu", {"workers": 2, "processes": False}),
+        (3, "cpu", {"workers": 3, "processes": True}),
+        (None, "cpu", {"workers": 2, "processes": False}),
+        (None, "cuda", None),  # every core but one, at least one process
+    ],
+)
+def test_workers_map_to_decoding_processes_and_an_automatic_choice_is_said(workers, device, expected, capsys):
+    from audiosep_kit.cli._options import decoding
+
+    got = decoding(workers, device)
+    if expected is None:
+        assert got["processes"] is True and got["workers"] >= 1
+    else:
+        assert got == expected
+    said = capsys.readouterr().err
+    assert ("note: --workers" in said) == (workers is None), said
+
+
+def test_workers_is_one_option_in_every_command_that_decodes():
+    helps = {n: o.help for n, c in COMMANDS.items() if (o := _option(c, "--workers")) is not None}
+    assert set(helps) == {"audiosep-extract", "audiosep-eval", "audiosep-bench"}
+    assert len(set(helps.values())) == 1 and all(_option(COMMANDS[n], "--workers").default is None for n in helps)
