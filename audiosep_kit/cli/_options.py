@@ -14,7 +14,7 @@ import click
 from audiosep_kit._devices import parse_device
 from audiosep_kit._paths import CACHE_ENV
 from audiosep_kit.errors import AudioSepKitError
-from audiosep_kit.features import default_workers, usable_cores
+from audiosep_kit.features import RayEngine, default_workers, usable_cores
 from audiosep_kit.model import CHECKPOINT_ENV, FILM_MODES, LAYERS, POOLINGS, resolve_checkpoint
 from audiosep_kit.runtime import backend_names, backend_variants, backends_taking, default_precision, parse_variant
 
@@ -400,6 +400,45 @@ def workers_option(fn: Callable) -> Callable:
         help="Decoding worker processes feeding the model; 0 decodes in two threads of this process. "
         "Default: from the cores and --device, printed at the start.",
     )(fn)
+
+
+def engine_options(fn: Callable) -> Callable:
+    """--engine, --address, --actors: where a store's chunks run (this process, or a Ray cluster)."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help="local: this process (decoding per --workers); ray: Ray Data on a cluster, same store "
+            "(needs pip install 'audiosep-kit[ray]').",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="With --engine ray: an existing Ray cluster (host:port, ray://host:port or auto). "
+            "Default: a local cluster for this run.",
+        ),
+        click.option(
+            "--actors",
+            type=click.IntRange(1),
+            default=None,
+            help="With --engine ray: model actors (default: one per GPU with --device cuda, else one per node).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def chunk_engine(engine: str, address: str | None, actors: int | None) -> RayEngine | None:
+    """The engine --engine/--address/--actors ask for (None: the local one); Ray-only options alone are refused."""
+    if engine == "local":
+        given = [name for name, value in (("--address", address), ("--actors", actors)) if value is not None]
+        if given:
+            raise click.UsageError(f"{' and '.join(given)} apply to --engine ray only; add --engine ray or drop them.")
+        return None
+    return RayEngine(address=address, actors=actors)
 
 
 def decoding(workers: int | None, device: str) -> dict:

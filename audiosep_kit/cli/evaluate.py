@@ -26,11 +26,13 @@ from audiosep_kit.cli._options import (
     backends_option,
     cache_option,
     checkpoint_option,
+    chunk_engine,
     cli_spelling,
     command_line,
     decoding,
     device_option,
     encoder_options,
+    engine_options,
     model_path_option,
     output_option,
     progress_option,
@@ -158,6 +160,7 @@ def eval_options(fn: Callable) -> Callable:
         cache_option,
         progress_option,
         workers_option,
+        engine_options,
         click.option(
             "--allow-missing/--no-allow-missing",
             default=False,
@@ -211,14 +214,18 @@ def _progress(result) -> None:
     click.echo(f"  {result.head:<7} {result.partition:<22} seed {result.seed}: {scores}", err=True)
 
 
-def _extract(extractor, sources, out_dir, *, progress: bool | None, workers: int | None, device: str):
+def _extract(extractor, sources, out_dir, *, progress: bool | None, workers: int | None, device: str, engine):
     """The cache's extraction, with the --progress choice for its bar and --workers for its decoding
-    (an automatic choice is said only when something is extracted, not on a cache hit)."""
-    return extract_to_store(extractor, list(sources), out_dir, progress=progress, **decoding(workers, device))
+    (an automatic choice is said only when something is extracted, not on a cache hit), or on Ray."""
+    how = decoding(workers, device) if engine is None else {"engine": engine}
+    return extract_to_store(extractor, list(sources), out_dir, progress=progress, **how)
 
 
 def _extract_with(kw: dict):
-    return functools.partial(_extract, progress=kw["progress"], workers=kw["workers"], device=kw["device"])
+    engine = chunk_engine(kw["engine"], kw["address"], kw["actors"])
+    return functools.partial(
+        _extract, progress=kw["progress"], workers=kw["workers"], device=kw["device"], engine=engine
+    )
 
 
 def _extraction(kw: dict, backend: str | None = None) -> ExtractionConfig:
@@ -286,6 +293,11 @@ def run_from_options(**kw) -> None:
         )
     else:
         if kw["sweep"]:
+            if kw["engine"] != "local":
+                raise click.UsageError(
+                    "--sweep extracts every tap in one encoder pass in this process; it has no --engine ray. "
+                    "Drop --engine ray, or evaluate one --layer at a time on Ray."
+                )
             return run_sweep(kw, _extraction(kw), config, _features_cache(kw), **common)
         evaluation = evaluate_extracted(
             kw["task"], _extraction(kw), config, allow_missing=kw["allow_missing"], cache_dir=_features_cache(kw),

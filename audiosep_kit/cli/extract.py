@@ -23,9 +23,11 @@ from audiosep_kit.cli._options import (
     backend_option,
     cache_option,
     checkpoint_option,
+    chunk_engine,
     decoding,
     device_option,
     encoder_options,
+    engine_options,
     model_path_option,
     output_option,
     progress_option,
@@ -113,6 +115,7 @@ def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> d
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--chunk-size", default=64, show_default=True, type=click.IntRange(1), help="Files per committed chunk.")
 @workers_option
+@engine_options
 @click.option(
     "--max-seconds", default=DEFAULT_MAX_SECONDS, show_default=True, type=click.FloatRange(min=0, min_open=True)
 )
@@ -149,6 +152,9 @@ def main(
     batch_size,
     chunk_size,
     workers,
+    engine,
+    address,
+    actors,
     max_seconds,
     window_seconds,
     overwrite,
@@ -166,6 +172,7 @@ def main(
     index, never dropped, and the exit status is 3 (see --allow-failures).
     """
     setup_progress(progress)
+    ray_engine = chunk_engine(engine, address, actors)
     paths, skipped = collect_inputs(inputs, file_list)
     if dry_run:
         click.echo(json.dumps(dry_run_report(paths, skipped, window_seconds)))
@@ -193,7 +200,7 @@ def main(
         paths,
         out_dir,
         chunk_size=chunk_size,
-        **decoding(workers, device),
+        **(decoding(workers, device) if ray_engine is None else {"engine": ray_engine}),
         max_seconds=max_seconds,
         overwrite=overwrite,
         retry_failed=retry_failed,

@@ -19,17 +19,20 @@ from audiosep_kit.features._cache import (
     source_identity,
 )
 from audiosep_kit.features._decoding import default_workers, usable_cores
-from audiosep_kit.features._store import FORMAT_VERSION, FeatureStore, extract_to_store
+from audiosep_kit.features._ray import RayEngine
+from audiosep_kit.features._store import FORMAT_VERSION, ChunkEngine, FeatureStore, extract_to_store
 from audiosep_kit.features._sweep import cached_sweep, extract_sweep_to_stores
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
     "CachedFeatures",
+    "ChunkEngine",
     "cache_entry",
     "cache_result",
     "FORMAT_VERSION",
     "FeatureStore",
     "KEY_FIELDS",
+    "RayEngine",
     "cache_key",
     "cached_features",
     "cached_sweep",

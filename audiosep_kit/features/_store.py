@@ -34,17 +34,17 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import numpy as np
 import pandas as pd
 
 from audiosep_kit._identity import file_stat
 from audiosep_kit._validation import atomic_write_text, check_format_version
-from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioClip, AudioSegment
+from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioSegment
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features._decoding import decoded_chunks, fingerprint
-from audiosep_kit.features._embed import embed_in_batches
+from audiosep_kit.features._embed import chunk_outcome
 from audiosep_kit.features._files import (
     MatrixWriter,
     commit_rows,
@@ -74,6 +74,23 @@ _ROW_FIELDS: dict[str, object] = {
     "channels": np.nan,
     "padded_samples": np.nan,
 }
+
+
+class ChunkEngine(Protocol):
+    """Runs a store's chunks elsewhere (e.g. features.RayEngine on a Ray cluster): this process commits."""
+
+    def run(
+        self,
+        extractor,
+        sources: Sequence[AudioSegment],
+        rows: list[int],
+        chunk_size: int,
+        max_seconds: float,
+        bar: ExtractionBar,
+    ) -> tuple[Iterator[tuple[dict, dict]], dict]:
+        """((records, vectors) per chunk of ``chunk_size`` of ``rows``, as :func:`chunk_outcome` gives
+        them; the engine's description for the manifest)."""
+        ...  # pragma: no cover - a protocol
 
 
 def _sources_frame(sources: Sequence[AudioSegment]) -> pd.DataFrame:
@@ -212,56 +229,11 @@ def _changed_rows(index: pd.DataFrame, verify_content: bool) -> list[int]:
     return changed
 
 
-#: How out-of-memory reads in torch (CPU allocator, CUDA) and ONNX Runtime messages.
-_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "failed to allocate memory")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors that another attempt may not repeat: out of memory (host or device)."""
-    message = str(exc).lower()
-    return isinstance(exc, MemoryError) or any(pattern in message for pattern in _OUT_OF_MEMORY)
-
-
-def failure_record(source: AudioSegment, exc: BaseException, stage: str) -> dict:
-    message = str(exc) or type(exc).__name__
-    if not message.startswith(str(source.path)):
-        message = f"{source.key}: {stage} failed ({type(exc).__name__}: {message})"
-    transient = is_transient(exc)
-    if transient:
-        message += "; retried on the next run (lower --batch-size or --window-seconds if it persists)"
-    return {"status": "error", "error": message, "transient": transient}
-
-
-def ok_record(clip: AudioClip) -> dict:
-    return {
-        "status": "ok",
-        "error": "",
-        "transient": False,
-        "duration_s": round(clip.duration_s, 6),
-        "original_sample_rate": clip.original_sample_rate,
-        "channels": clip.channels,
-        "padded_samples": clip.padded_samples,
-    }
-
-
-def _process_chunk(extractor, sources, rows: list[int], decoded: list, writer: MatrixWriter, journal, bar) -> None:
-    records: dict[int, dict] = {}
-    vectors: dict[int, np.ndarray] = {}
-    good = []
-    for row, (outcome, identity) in zip(rows, decoded, strict=True):
-        if isinstance(outcome, BaseException):
-            records[row] = {**failure_record(sources[row], outcome, "decoding"), **identity}
-        else:
-            good.append((row, outcome, identity))
-    bar.advance(len(rows) - len(good))
-    outcomes = embed_in_batches(extractor, [clip for _, clip, _ in good], bar) if good else []
-    for (row, clip, identity), vector in zip(good, outcomes, strict=True):
-        if isinstance(vector, BaseException):
-            records[row] = {**failure_record(sources[row], vector, "inference"), **identity}
-        else:
-            vectors[row] = vector
-            records[row] = {**ok_record(clip), **identity}
-    commit_rows(writer, journal, {row: records[row] for row in rows}, vectors)
+def _local_results(extractor, sources, decoding, bar: ExtractionBar) -> Iterator[tuple[dict, dict]]:
+    """The local engine: each chunk decoded ahead (threads or processes) and embedded here."""
+    with closing(decoding):  # stops worker processes at once
+        for chunk, decoded in decoding:
+            yield chunk_outcome(extractor, sources, chunk, decoded, bar)
 
 
 @contextmanager
@@ -307,6 +279,7 @@ def extract_to_store(
     verify_content: bool = False,
     skipped: Sequence[tuple[str | Path, str]] = (),
     progress: bool | None = None,
+    engine: ChunkEngine | None = None,
 ) -> FeatureStore:
     """Extract features of ``sources`` into the store at ``out_dir``, resuming where it stopped.
 
@@ -315,7 +288,9 @@ def extract_to_store(
     the store is the same byte for byte, see features._decoding). A resumed run also redoes errors
     that may be transient, every error with ``retry_failed``, and inputs whose content changed (see
     the module docstring). ``skipped`` (path, reason) pairs, from a folder walk, are written to
-    ``skipped.csv``. ``progress=None`` shows a bar only on a terminal.
+    ``skipped.csv``. ``progress=None`` shows a bar only on a terminal. With an ``engine`` (a
+    :class:`ChunkEngine` such as features.RayEngine) the chunks are decoded and embedded elsewhere (on
+    a Ray cluster) and this process only commits what comes back: the same store (see features._ray).
     """
     if not extractor.fixed_width:
         raise ConfigError(
@@ -333,27 +308,33 @@ def extract_to_store(
             atomic_write_text(root / _SKIPPED, frame.to_csv(index=False))
         rows, reasons = rows_to_run(store, retry_failed, verify_content)
         started = time.perf_counter()
-        decoding = decoded_chunks(segments, rows, chunk_size, workers, max_seconds, extractor.config, processes)
-        _run_rows(extractor, segments, root, len(rows), decoding, progress)
-        how = f"{workers} {'worker processes' if processes else 'threads'}"
+        bar = ExtractionBar(len(rows), progress)
+        if engine is None:
+            decoding = decoded_chunks(segments, rows, chunk_size, workers, max_seconds, extractor.config, processes)
+            results = _local_results(extractor, segments, decoding, bar)
+            how = {"name": "local", "decoding": f"{workers} {'worker processes' if processes else 'threads'}"}
+        else:
+            results, how = engine.run(extractor, segments, rows, chunk_size, max_seconds, bar)
+        _commit_all(root, results, bar)
         finish_manifest(FeatureStore.open(root), rows, reasons, time.perf_counter() - started, len(skipped), how)
     return FeatureStore.open(root)
 
 
-def _run_rows(extractor, sources, root, total: int, decoding, progress) -> None:
-    bar = ExtractionBar(total, progress)
+def _commit_all(root: Path, results: Iterator[tuple[dict, dict]], bar: ExtractionBar) -> None:
+    """Commit each chunk's (records, vectors) as it comes; this process is the store's one writer."""
     try:
-        with row_files(root) as (writer, journal), closing(decoding):  # stops worker processes at once
-            for chunk, decoded in decoding:
-                _process_chunk(extractor, sources, chunk, decoded, writer, journal, bar)
+        with row_files(root) as (writer, journal), closing(results):  # type: ignore[type-var]
+            for records, vectors in results:
+                commit_rows(writer, journal, records, vectors)
     finally:
         bar.close()
 
 
 def finish_manifest(
-    store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int, decoding: str = ""
+    store: FeatureStore, rows: list[int], reasons: dict, seconds: float, skipped: int, engine: dict | None = None
 ) -> None:
-    """Counts and the last run (what it did, how fast, how it decoded) into the manifest; the index."""
+    """Counts and the last run (what it did, how fast, which engine and how it decoded) into the
+    manifest; the index."""
     manifest = dict(store.manifest)
     counts = store.index["status"].value_counts().to_dict()
     manifest.update(
@@ -366,8 +347,9 @@ def finish_manifest(
             **{f"rows_{name}": count for name, count in reasons.items()},
             "seconds": round(seconds, 3),
             "files_per_second": round(len(rows) / seconds, 3) if seconds > 0 and rows else None,
-            **({"decoding": decoding} if decoding else {}),
+            **({"decoding": engine["decoding"]} if engine and "decoding" in engine else {}),
         },
+        **({"engine": engine} if engine else {}),
     )
     atomic_write_text(store.root / _MANIFEST, json.dumps(manifest, indent=2))
     atomic_write_text(store.root / _INDEX, store.index.to_csv(index=False))

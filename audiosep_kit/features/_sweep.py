@@ -28,15 +28,13 @@ from audiosep_kit.audio import DEFAULT_MAX_SECONDS, AudioSegment
 from audiosep_kit.errors import AudioSepKitError, ConfigError
 from audiosep_kit.features._cache import CachedFeatures, cache_entry, cache_result, cached_features
 from audiosep_kit.features._decoding import decoded_chunks
-from audiosep_kit.features._embed import embed_in_batches
+from audiosep_kit.features._embed import embed_in_batches, failure_record, ok_record
 from audiosep_kit.features._files import commit_rows, full_disk_names_store, store_lock
 from audiosep_kit.features._progress import ExtractionBar
 from audiosep_kit.features._store import (
     FeatureStore,
     as_segment,
-    failure_record,
     finish_manifest,
-    ok_record,
     prepare_store,
     row_files,
     rows_to_run,

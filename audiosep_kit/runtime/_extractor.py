@@ -13,6 +13,8 @@ Above SHORT_CLIP_SAMPLES every conv input is large enough that torch uses oneDNN
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -118,6 +120,9 @@ class FeatureExtractor:
         self.tiling = tiling or Tiling()
         self._map_factory = map_backend
         self._map_backend: Backend | None = backend if config.pooling == "none" else None
+        #: How to build this extractor again in another process (set by :meth:`from_checkpoint`; a
+        #: picklable call), so a distributed engine builds the same one on every worker.
+        self.recipe: Callable[[], FeatureExtractor] | None = None
 
     @classmethod
     def from_checkpoint(
@@ -147,9 +152,15 @@ class FeatureExtractor:
         )
         tiling = Tiling() if window_seconds is None else Tiling.from_seconds(window_seconds)
         weights = load_weights(checkpoint, trust_pickle=trust_pickle)
-        return cls.from_weights(
+        extractor = cls.from_weights(
             weights, config, backend, device, batch_size=batch_size, tiling=tiling, **backend_options
         )
+        where = checkpoint if str(checkpoint).startswith("random:") else os.path.abspath(checkpoint)
+        extractor.recipe = functools.partial(
+            cls.from_checkpoint, where, backend, device, film, config.condition, layer, pooling, pad_to_32,
+            batch_size=batch_size, trust_pickle=trust_pickle, window_seconds=window_seconds, **backend_options,
+        )  # fmt: skip
+        return extractor
 
     @classmethod
     def from_weights(

@@ -270,6 +270,6 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(extractor, clips, tmp
     ],
 )
 def test_out_of_memory_in_any_engine_is_transient(error, transient):
-    from audiosep_kit.features._store import is_transient
+    from audiosep_kit.features._embed import is_transient
 
     assert is_transient(error) is transient
