@@ -5,8 +5,10 @@ on the machine and its load at the moment, and (for decoding) on the inputs' for
 ``audiosep-extract --dry-run`` builds the extractor the run would build and times it here on the first
 inputs the run would process: each decoded as a decoding worker decodes it (``decode_row``: fingerprint,
 decode, resample; one thread, so the rate is one worker's), then the model on at most
-``CALIBRATION_AUDIO_S`` of those clips, after one untimed call on the same clips (first-call costs,
-allocation or compilation, are not throughput). The run takes about audio / min(model rate, decoding
+``CALIBRATION_AUDIO_S`` of those clips, twice: the second call is the one timed (first-call costs,
+allocation or compilation, are not throughput), unless the first took ``CALIBRATION_WALL_S`` or more
+(a slow engine, a loaded machine): then that cold time stands, so the estimate errs long and says so,
+rather than the dry run waiting twice as long. The run takes about audio / min(model rate, decoding
 rate x decoders): decoding runs ahead of the model, so the slower of the two sets the pace.
 """
 
@@ -31,6 +33,8 @@ CALIBRATION_AUDIO_S = 2.0
 #: Most inputs decoded for it, and how many more may fail to decode before it gives up.
 CALIBRATION_FILES = 8
 _MAX_FAILED = 16
+#: A first model call this long (seconds) is not repeated warm (see the module docstring).
+CALIBRATION_WALL_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Calibration:
     decode_s: float
     model_audio_s: float
     model_s: float
+    first_call_s: float
+    warm: bool
 
     @property
     def decode_rate(self) -> float:
@@ -51,7 +57,7 @@ class Calibration:
 
     @property
     def model_rate(self) -> float:
-        """Audio seconds the model embeds per second (warm, at the run's batch size)."""
+        """Audio seconds the model embeds per second (at the run's batch size; warm unless ``warm`` is False)."""
         return self.model_audio_s / self.model_s
 
     def estimate(self, audio_seconds: float, decoders: int) -> dict:
@@ -135,7 +141,10 @@ def calibrate(
             "Fix or drop them, or skip the calibration (--no-calibrate)."
         )
     waves = _cut(clips, int(audio_seconds * SAMPLE_RATE), min_samples(extractor.config))
-    model_s = time_calls(partial(extractor.embed_waves, waves), warmup=1, repeats=1)[0]
+    run = partial(extractor.embed_waves, waves)
+    cold = time_calls(run, warmup=0, repeats=1)[0]
+    warm = cold < CALIBRATION_WALL_S
+    model_s = time_calls(run, warmup=0, repeats=1)[0] if warm else cold
     return Calibration(
         files=len(clips),
         failed=len(failures),
@@ -143,4 +152,6 @@ def calibrate(
         decode_s=decode_s,
         model_audio_s=sum(w.shape[0] for w in waves) / SAMPLE_RATE,
         model_s=model_s,
+        first_call_s=cold,
+        warm=warm,
     )

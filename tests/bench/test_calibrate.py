@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from audiosep_kit.audio import AudioSegment
-from audiosep_kit.bench import Calibration, calibrate
+from audiosep_kit.bench import Calibration, _calibrate, calibrate
 from audiosep_kit.errors import AudioDecodeError, ConfigError
 from audiosep_kit.model import EncoderConfig
 from audiosep_kit.runtime import FeatureExtractor
@@ -35,6 +35,18 @@ def test_it_skips_what_does_not_decode_and_stops_at_its_audio_budget(extractor, 
     assert calibrate(extractor, sources[1:], max_files=3).files == 3  # short clips: at most max_files are read
 
 
+@pytest.mark.parametrize(("wall_s", "calls", "warm"), [(1e9, 2, True), (0.0, 1, False)])
+def test_a_slow_first_call_is_not_repeated_and_says_it_was_cold(extractor, tmp_path, monkeypatch, wall_s, calls, warm):
+    seen = []
+    embed = extractor.embed_waves
+    monkeypatch.setattr(extractor, "embed_waves", lambda waves: seen.append(len(waves)) or embed(waves))
+    monkeypatch.setattr(_calibrate, "CALIBRATION_WALL_S", wall_s)
+    result = calibrate(extractor, [_wav(tmp_path / "c.wav", 0.1)])
+    assert len(seen) == calls and result.warm is warm
+    if not warm:
+        assert result.model_s == result.first_call_s  # the cold call's time stands
+
+
 def test_nothing_that_decodes_is_an_error_with_the_fix(extractor, tmp_path):
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00junk" * 10)
@@ -46,10 +58,14 @@ def test_nothing_that_decodes_is_an_error_with_the_fix(extractor, tmp_path):
 
 def test_the_estimate_divides_by_the_slower_of_model_and_decoders():
     # model 2 audio s/s; one decoder 3 audio s/s
-    timing = Calibration(files=1, failed=0, decoded_audio_s=3.0, decode_s=1.0, model_audio_s=4.0, model_s=2.0)
+    timing = Calibration(
+        1, 0, decoded_audio_s=3.0, decode_s=1.0, model_audio_s=4.0, model_s=2.0, first_call_s=2.0, warm=True
+    )
     one = timing.estimate(60.0, decoders=1)
     assert one["estimated_bound"] == "model" and one["estimated_seconds"] == 30.0
-    slow_decoding = Calibration(files=1, failed=0, decoded_audio_s=1.0, decode_s=1.0, model_audio_s=4.0, model_s=1.0)
+    slow_decoding = Calibration(
+        1, 0, decoded_audio_s=1.0, decode_s=1.0, model_audio_s=4.0, model_s=1.0, first_call_s=1.0, warm=True
+    )
     two = slow_decoding.estimate(60.0, decoders=2)
     assert two["estimated_bound"] == "decoding" and two["estimated_seconds"] == 30.0
     assert two["decoding_audio_seconds_per_second"] == 2.0
