@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import click
 import soundfile as sf
 from tqdm import tqdm
 
@@ -111,7 +112,10 @@ def extraction_plan(
     extractor, build_s = None, 0.0
     if build is not None:
         built: list[FeatureExtractor] = []
-        build_s = time_calls(lambda: built.append(build()), warmup=0, repeats=1)[0]
+        try:
+            build_s = time_calls(lambda: built.append(build()), warmup=0, repeats=1)[0]
+        except click.UsageError as exc:  # no checkpoint: the estimate needs the model, the rest of the plan not
+            raise click.UsageError(f"{exc.message} Or plan without a time estimate: --no-calibrate.") from exc
         extractor = built[0]
     rows = plan_rows(
         paths,

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from audiosep_kit.cli.extract import main
 from audiosep_kit.features import extract_to_store
-from audiosep_kit.model import EncoderConfig
+from audiosep_kit.model import CHECKPOINT_ENV, EncoderConfig
 from audiosep_kit.runtime import FeatureExtractor
 
 #: The cheapest tap, so the calibration's model time is a fraction of a second.
@@ -68,6 +68,15 @@ def test_no_calibrate_loads_no_model(tmp_path, monkeypatch):
     assert "no time estimate (--no-calibrate)" in result.stderr
     calibrating = CliRunner().invoke(main, [*args, "--checkpoint", "random:0"])
     assert isinstance(calibrating.exception, AssertionError)  # the default calibration does load it
+
+
+def test_a_calibration_without_a_checkpoint_names_no_calibrate(tmp_path, monkeypatch):
+    _clips(tmp_path / "audio", 1)
+    monkeypatch.delenv(CHECKPOINT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # no pretrained_models/ here
+    result = CliRunner().invoke(main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--dry-run"])
+    assert result.exit_code == 2 and "no checkpoint: pass --checkpoint PATH" in result.output
+    assert "Or plan without a time estimate: --no-calibrate." in result.output
 
 
 def test_a_resumed_stores_plan_counts_only_the_remaining_rows(random_weights, tmp_path):
