@@ -9,13 +9,13 @@ not read as audio (dangling or looping links, unreadable files, undecodable audi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 
 import click
-import soundfile as sf
 
 from audiosep_kit.audio import DEFAULT_MAX_SECONDS, SkippedFile, scan_audio_folder
 from audiosep_kit.cli._logging import setup_progress
@@ -35,9 +35,10 @@ from audiosep_kit.cli._options import (
     require_checkpoint,
     workers_option,
 )
+from audiosep_kit.cli._plan import extraction_plan, plan_line
 from audiosep_kit.errors import ConfigError
 from audiosep_kit.features import extract_to_store
-from audiosep_kit.runtime import FeatureExtractor, Tiling, artifact_options, estimate_peak_bytes
+from audiosep_kit.runtime import FeatureExtractor, Tiling, artifact_options
 
 __all__ = ["EXIT_FAILED_INPUTS", "main"]
 
@@ -76,29 +77,23 @@ def collect_inputs(inputs: tuple[Path, ...], file_list: Path | None) -> tuple[li
     return found, skipped
 
 
-def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> dict:
-    """What a run would do, without loading a model: inputs, audio length, the peak memory estimate."""
-    seconds, rates, unreadable = [], [], 0
-    for path in paths:
-        try:
-            info = sf.info(str(path))
-            seconds.append(info.frames / info.samplerate)
-            rates.append(info.samplerate)
-        except Exception:  # the real run lists it as a failure; a dry run only counts it
-            unreadable += 1
-    longest = max(seconds, default=0.0)
-    rate = rates[seconds.index(longest)] if seconds else 32_000
-    return {
-        "dry_run": True,
-        "inputs": len(paths),
-        "skipped": len(skipped),
-        "unreadable_by_soundfile": unreadable,
-        "total_seconds": round(sum(seconds), 3),
-        "longest_seconds": round(longest, 3),
-        "window_seconds": window_seconds,
-        "estimated_peak_gb": round(estimate_peak_bytes(window_seconds, longest, rate) / 1e9, 2),
-        "estimate": "eager fp32 on CPU; longer clips than one window run in exact windows",
-    }
+def build_extractor(params: dict) -> FeatureExtractor:
+    """The run's extractor from the command's parameters (click's ``ctx.params``); a dry run calibrates
+    this same one, so that its timing is the run's."""
+    return FeatureExtractor.from_checkpoint(
+        require_checkpoint(params["checkpoint"]),
+        backend=params["backend"],
+        device=params["device"],
+        film=params["film"],
+        condition=params["condition"],
+        layer=params["layer"],
+        pooling=params["pooling"],
+        pad_to_32=params["pad_to_32"],
+        batch_size=params["batch_size"],
+        trust_pickle=params["trust_checkpoint"],
+        window_seconds=params["window_seconds"],
+        **artifact_options(params["backend"], params["precision"], params["model_path"], params["cache_dir"]),
+    )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,7 +125,17 @@ def dry_run_report(paths: list[Path], skipped: list, window_seconds: float) -> d
 @click.option("--retry-failed", is_flag=True, help="Also redo inputs that failed permanently in earlier runs.")
 @click.option("--verify-content", is_flag=True, help="On resume, re-hash every finished input, not only changed ones.")
 @click.option("--allow-failures", is_flag=True, help=f"Exit 0 even if inputs failed (default: {EXIT_FAILED_INPUTS}).")
-@click.option("--dry-run", is_flag=True, help="List what would run and the peak memory estimate; extract nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (files, hours, rows a rerun would run, shards, peak memory, estimated time); extract nothing.",
+)
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    show_default=True,
+    help="With --dry-run: time this run's model and decoding on its first inputs (a few seconds) for the estimate.",
+)
 @cache_option
 @progress_option
 @report_errors
@@ -162,6 +167,7 @@ def main(
     verify_content,
     allow_failures,
     dry_run,
+    calibrate,
     cache_dir,
     progress,
 ) -> None:
@@ -174,25 +180,32 @@ def main(
     setup_progress(progress)
     ray_engine = chunk_engine(engine, address, actors)
     paths, skipped = collect_inputs(inputs, file_list)
+    build = functools.partial(build_extractor, click.get_current_context().params)
     if dry_run:
-        click.echo(json.dumps(dry_run_report(paths, skipped, window_seconds)))
+        plan = extraction_plan(
+            paths,
+            skipped,
+            out,
+            chunk_size=chunk_size,
+            window_seconds=window_seconds,
+            max_seconds=max_seconds,
+            decoding=decoding(workers, device),
+            overwrite=overwrite,
+            retry_failed=retry_failed,
+            verify_content=verify_content,
+            build=build if calibrate else None,
+        )
+        plan["engine"] = engine
+        if ray_engine is not None:  # the dry run does not join the cluster: its shape is unknown here
+            plan["estimate_scope"] = (
+                "this machine, one process; on Ray divide the model-bound time by the actors "
+                "(benchmarks/README.md, Scaling model)"
+            )
+        click.echo(json.dumps(plan))
+        click.echo(plan_line(plan), err=True)
         return
     out_dir = out
-    options = artifact_options(backend, precision, model_path, cache_dir)
-    extractor = FeatureExtractor.from_checkpoint(
-        require_checkpoint(checkpoint),
-        backend=backend,
-        device=device,
-        film=film,
-        condition=condition,
-        layer=layer,
-        pooling=pooling,
-        pad_to_32=pad_to_32,
-        batch_size=batch_size,
-        trust_pickle=trust_checkpoint,
-        window_seconds=window_seconds,
-        **options,
-    )
+    extractor = build()
     if extractor.weights.is_random:
         click.echo(f"note: {extractor.weights.source} weights are RANDOM (smoke run); the manifest says so.", err=True)
     store = extract_to_store(

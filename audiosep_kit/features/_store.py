@@ -172,7 +172,16 @@ def _join_journal(index: pd.DataFrame, journal: Path) -> pd.DataFrame:
     return out
 
 
-def _store_manifest(extractor, keys: Sequence[str]) -> dict:
+def holds_store(root: Path) -> bool:
+    """Whether ``root`` is a store a run would resume (its manifest, written last, marks it valid)."""
+    return (root / _MANIFEST).is_file()
+
+
+def store_manifest(extractor, keys: Sequence[str]) -> dict:
+    """The manifest a run of ``extractor`` over the inputs ``keys`` writes. With ``extractor=None``
+    (a dry run that loads no model) only the entries the inputs decide: the format and the sources."""
+    if extractor is None:
+        return {"format_version": FORMAT_VERSION, "num_sources": len(keys), "sources_sha256": _sources_digest(keys)}
     info = extractor.describe()
     return {
         "format_version": FORMAT_VERSION,
@@ -192,16 +201,24 @@ def _store_manifest(extractor, keys: Sequence[str]) -> dict:
     }
 
 
+def check_extends(store: FeatureStore, manifest: dict) -> None:
+    """Refuse a run whose configuration differs from the store's in the ``_MUST_MATCH`` entries that
+    ``manifest`` has (a dry run without a model knows only some: the sources, the format)."""
+    diffs = [k for k in _MUST_MATCH if k in manifest and store.manifest.get(k) != manifest.get(k)]
+    if diffs:
+        detail = "; ".join(f"{k}: store has {store.manifest.get(k)!r}, this run {manifest.get(k)!r}" for k in diffs)
+        raise StoreError(
+            f"{store.root} was written by another configuration ({detail}). Use a new --out or --overwrite."
+        )
+
+
 def prepare_store(root: Path, extractor, sources: Sequence[AudioSegment], overwrite: bool) -> FeatureStore:
     """Open the store for this run, or create it; called under the store lock."""
     keys = [s.key for s in sources]
-    manifest = _store_manifest(extractor, keys)
-    if (root / _MANIFEST).is_file() and not overwrite:
+    manifest = store_manifest(extractor, keys)
+    if holds_store(root) and not overwrite:
         store = FeatureStore.open(root)
-        diffs = [k for k in _MUST_MATCH if store.manifest.get(k) != manifest.get(k)]
-        if diffs:
-            detail = "; ".join(f"{k}: store has {store.manifest.get(k)!r}, this run {manifest.get(k)!r}" for k in diffs)
-            raise StoreError(f"{root} was written by another configuration ({detail}). Use a new --out or --overwrite.")
+        check_extends(store, manifest)
         return store
     for name in (_MANIFEST, _JOURNAL, _FEATURES, _SOURCES, _INDEX, _SKIPPED):
         (root / name).unlink(missing_ok=True)  # the manifest first: a half-reset folder is no store

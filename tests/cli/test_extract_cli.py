@@ -132,9 +132,11 @@ def test_relative_file_list_entries_are_relative_to_the_list(tmp_path, monkeypat
 
 def test_dry_run_estimates_memory_and_writes_nothing(tmp_path):
     clips = _write_clips(tmp_path / "audio", 2, seconds=3.0, rate=48000)
-    result = CliRunner().invoke(main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--dry-run"])
+    result = CliRunner().invoke(
+        main, [str(tmp_path / "audio"), "--out", str(tmp_path / "s"), "--dry-run", "--no-calibrate"]
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["inputs"] == len(clips) and report["total_seconds"] == 6.0 and report["longest_seconds"] == 3.0
     assert 0.5 < report["estimated_peak_gb"] < 2.0
     assert not (tmp_path / "s").exists()
