@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,14 +61,16 @@ class RayEngine:
     ``address``: an existing cluster (``ray://...``, ``host:port`` or ``auto``); None starts a local
     one of ``num_cpus`` (default: this machine's) for the run and stops it after. ``actors``: model
     actors (default: one per GPU with ``device`` cuda, else one per node); ``cpus_per_actor`` (default:
-    the smallest node's CPUs, minus one per actor's decoding on GPU nodes) is also each actor's number
-    of intra-op threads.
+    the smallest node's CPUs, minus one for decoding tasks when they run apart) is also each actor's
+    number of intra-op threads. ``decode_tasks``: decode in Ray tasks apart from the actors (default:
+    only with GPU actors; on CPU it can pay for a fast backend on nodes with cores to spare).
     """
 
     address: str | None = None
     num_cpus: int | None = None
     actors: int | None = None
     cpus_per_actor: int | None = None
+    decode_tasks: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_cpus", "actors", "cpus_per_actor"):
@@ -108,14 +111,20 @@ class RayEngine:
         gpu = str(device).startswith("cuda")
         if gpu and not shape["gpus"]:
             raise ConfigError(f"--device {device} with --engine ray, but the cluster has no GPUs ({shape}).")
+        apart = gpu if self.decode_tasks is None else self.decode_tasks
         smallest = min(shape["cpus_per_node"]) if shape["cpus_per_node"] else 1
         actors = self.actors or (int(shape["gpus"]) if gpu else shape["nodes"])
-        cpus = self.cpus_per_actor or max(1, smallest - 1 if gpu else smallest)
+        cpus = self.cpus_per_actor or max(1, smallest - 1 if apart else smallest)
+        if apart and cpus >= smallest:
+            raise ConfigError(
+                f"decoding tasks apart from actors of {cpus} CPUs on nodes of {smallest}: no CPU would be left to "
+                "decode (the run would wait forever). Give the actors fewer CPUs (cpus_per_actor)."
+            )
         return {
             "actors": actors,
             "cpus_per_actor": cpus,
             "gpus_per_actor": 1 if gpu else 0,
-            "decoding": "Ray tasks of 1 CPU, apart from the GPU actors" if gpu else "inside each CPU actor",
+            "decoding": "Ray tasks of 1 CPU, apart from the actors" if apart else "inside each actor",
         }
 
 
@@ -158,12 +167,12 @@ def _stream(ray, extractor, sources, chunks, max_seconds, plan, bar, started) ->
         if not chunks:
             return
         identity = extractor_identity(extractor.describe())
-        sources = list(sources)
-        items = [{"chunk": k, "rows": json.dumps(chunk)} for k, chunk in enumerate(chunks)]
+        items = [{"chunk": k, "rows": json.dumps(chunk), "sources": _segments_json(sources, chunk)} for k, chunk in
+                 enumerate(chunks)]  # fmt: skip
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         embed_kwargs = {"recipe": extractor.recipe, "identity": identity, "threads": plan["cpus_per_actor"]}
-        if plan["gpus_per_actor"]:
-            decoding = {"sources": sources, "max_seconds": max_seconds, "config": extractor.config}
+        if plan["decoding"].startswith("Ray tasks"):
+            decoding = {"max_seconds": max_seconds, "config": extractor.config}
             ds = ds.map_batches(_decode_batch, batch_size=1, num_cpus=1, fn_kwargs=decoding)
         else:
             embed_kwargs["max_seconds"] = max_seconds
@@ -173,7 +182,7 @@ def _stream(ray, extractor, sources, chunks, max_seconds, plan, bar, started) ->
             compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
             num_cpus=plan["cpus_per_actor"],
             num_gpus=plan["gpus_per_actor"],
-            fn_constructor_kwargs={**embed_kwargs, "sources": sources},
+            fn_constructor_kwargs=embed_kwargs,
         )
         for item in ds.iter_rows():
             records = {int(row): record for row, record in json.loads(item["records"])}
@@ -206,24 +215,37 @@ def _our_error(exc: BaseException) -> AudioSepKitError:
     return StoreError(f"the Ray engine stopped ({type(exc).__name__}: {last}).{resume}")
 
 
-def _decoded(rows: list[int], sources: Sequence[AudioSegment], max_seconds: float, config) -> list:
+def _segments_json(sources: Sequence[AudioSegment], rows: list[int]) -> str:
+    """A chunk's inputs, carried by its pipeline item (so no worker holds the whole file list)."""
+    return json.dumps([[str(sources[row].path), sources[row].start_s, sources[row].end_s] for row in rows])
+
+
+def _chunk(batch: dict) -> tuple[list[int], dict[int, AudioSegment]]:
+    """The rows of the one chunk in ``batch`` and their inputs."""
+    rows = json.loads(batch["rows"][0])
+    segments = [AudioSegment(Path(path), start, end) for path, start, end in json.loads(batch["sources"][0])]
+    return rows, dict(zip(rows, segments, strict=True))
+
+
+def _decoded(rows: list[int], sources: dict[int, AudioSegment], max_seconds: float, config) -> list:
     """A chunk's rows decoded as the local engine decodes them (features._decoding.decode_row)."""
     hashes: dict = {}
     return [decode_row(sources[row], max_seconds, config, hashes) for row in rows]
 
 
-def _decode_batch(batch: dict, sources, max_seconds: float, config) -> dict:
-    """Ray task: one chunk decoded (clips, or their errors) for a GPU actor; the decoded clips travel
-    to the actor through Ray's object store."""
-    decoded = _decoded(json.loads(batch["rows"][0]), sources, max_seconds, config)
-    return {"chunk": batch["chunk"], "rows": batch["rows"], "decoded": np.array([decoded], dtype=object)}
+def _decode_batch(batch: dict, max_seconds: float, config) -> dict:
+    """Ray task: one chunk decoded (clips, or their errors) for an actor elsewhere; the decoded clips
+    travel to it through Ray's object store."""
+    rows, sources = _chunk(batch)
+    decoded = np.array([_decoded(rows, sources, max_seconds, config)], dtype=object)
+    return {"chunk": batch["chunk"], "rows": batch["rows"], "sources": batch["sources"], "decoded": decoded}
 
 
 class _ChunkEmbedder:
     """Ray actor: one FeatureExtractor, built from the driver's recipe and checked to be the same one
     (weights checksum, backend, precision, encoder options), embedding one chunk per call."""
 
-    def __init__(self, recipe, identity: dict, threads: int, sources, max_seconds: float | None = None):
+    def __init__(self, recipe, identity: dict, threads: int, max_seconds: float | None = None):
         import torch
 
         torch.set_num_threads(threads)
@@ -235,16 +257,16 @@ class _ChunkEmbedder:
                 f"a Ray actor built a different extractor than the driver's (driver vs actor: {diff}); the "
                 "checkpoint and artifacts must be the same files on every node."
             )
-        self.sources, self.max_seconds = sources, max_seconds  # max_seconds: this actor decodes
+        self.max_seconds = max_seconds  # given: this actor decodes its chunks
         self._bar = ExtractionBar(0, enabled=False)
 
     def __call__(self, batch: dict) -> dict:
-        rows = json.loads(batch["rows"][0])
+        rows, sources = _chunk(batch)
         if self.max_seconds is None:
             decoded = list(batch["decoded"][0])
         else:
-            decoded = _decoded(rows, self.sources, self.max_seconds, self.extractor.config)
-        records, vectors = chunk_outcome(self.extractor, self.sources, rows, decoded, self._bar)
+            decoded = _decoded(rows, sources, self.max_seconds, self.extractor.config)
+        records, vectors = chunk_outcome(self.extractor, sources, rows, decoded, self._bar)
         ok_rows = [row for row in rows if row in vectors]
         matrix = np.stack([vectors[row] for row in ok_rows]) if ok_rows else np.empty((0, 0), np.float32)
         return {  # plain JSON and bytes: nothing for Ray's table formats to convert

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import signal
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audiosep_kit.errors import ConfigError, StoreError
 from audiosep_kit.features import FeatureStore, RayEngine, extract_to_store
@@ -59,10 +65,10 @@ def _same_store(a, b) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs"
 
 
-def _check_identical(extractor, inputs, tmp_path, chunk_size: int) -> FeatureStore:
+def _check_identical(extractor, inputs, tmp_path, chunk_size: int, engine=None) -> FeatureStore:
     local = extract_to_store(extractor, inputs, tmp_path / "local", chunk_size=chunk_size, progress=False)
     on_ray = extract_to_store(
-        extractor, inputs, tmp_path / "ray", chunk_size=chunk_size, progress=False, engine=RayEngine()
+        extractor, inputs, tmp_path / "ray", chunk_size=chunk_size, progress=False, engine=engine or RayEngine()
     )
     _same_store(tmp_path / "local", tmp_path / "ray")
     assert on_ray.manifest["counts"] == local.manifest["counts"]
@@ -85,6 +91,22 @@ def test_ray_engine_writes_the_local_store_byte_for_byte(cluster, shared_data_di
     extractor = FeatureExtractor.from_checkpoint("random:0", layer="block1", batch_size=4)
     inputs = _inputs(shared_data_dir, tmp_path, esc50=1, commands=5)
     _check_identical(extractor, inputs, tmp_path, chunk_size=3)
+
+
+@pytest.mark.slow
+def test_decoding_in_ray_tasks_apart_from_the_actor_writes_the_same_store(cluster, shared_data_dir, tmp_path):
+    """The GPU layout on CPU: decoding in 1-CPU Ray tasks, the decoded clips (and decode errors) sent to
+    a 1-CPU actor through Ray's object store; the store is still the local engine's, byte for byte."""
+    extractor = FeatureExtractor.from_checkpoint("random:0", layer="block1", batch_size=4)
+    inputs = _inputs(shared_data_dir, tmp_path, esc50=1, commands=5)
+    engine = RayEngine(decode_tasks=True, cpus_per_actor=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the actor's one thread: fp32 convolutions round by their thread split
+    try:
+        store = _check_identical(extractor, inputs, tmp_path, chunk_size=3, engine=engine)
+    finally:
+        torch.set_num_threads(threads)
+    assert store.manifest["engine"]["decoding"] == "Ray tasks of 1 CPU, apart from the actors"
 
 
 @pytest.mark.slow
@@ -118,6 +140,37 @@ def test_ray_resumes_a_store_and_recomputes_only_missing_rows(cluster, shared_da
     _same_store(tmp_path / "clean", tmp_path / "cut")
 
 
+def _kill_actors_after(journal: Path, lines: int, killed: list) -> None:
+    """SIGKILL every Ray Data actor process (``ray::MapWorker...``) once ``journal`` has ``lines`` lines."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (journal.is_file() and len(journal.read_text().splitlines()) >= lines):
+        time.sleep(0.05)
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"ray::MapWorker"):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+                killed.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+
+
+@pytest.mark.slow
+def test_a_killed_actor_is_replaced_and_the_store_is_unchanged(cluster, shared_data_dir, tmp_path):
+    """SIGKILL of the model actor mid-run (after three chunks): Ray Data restarts it and reruns its
+    chunk; the run completes, and the store equals the local engine's byte for byte."""
+    extractor = FeatureExtractor.from_checkpoint("random:0", batch_size=2)
+    inputs = sorted((shared_data_dir / "speech_commands_v2").rglob("*.wav"))[2:20]
+    killed: list[int] = []
+    watcher = threading.Thread(target=_kill_actors_after, args=(tmp_path / "ray" / "journal.jsonl", 6, killed))
+    watcher.start()
+    store = extract_to_store(extractor, inputs, tmp_path / "ray", chunk_size=2, progress=False, engine=RayEngine())
+    watcher.join()
+    assert killed, "no actor process was found to kill"
+    assert store.complete and store.manifest["counts"] == {"ok": len(inputs)}
+    extract_to_store(extractor, inputs, tmp_path / "local", chunk_size=2, progress=False)
+    _same_store(tmp_path / "local", tmp_path / "ray")
+
+
 @pytest.mark.slow
 def test_an_actor_that_builds_other_weights_is_refused(cluster, tmp_path):
     """Every actor rebuilds the extractor from its recipe and must get the driver's: a node with
@@ -142,12 +195,14 @@ def test_plan_puts_one_actor_per_gpu_and_decodes_in_tasks_apart():
     shape = {"nodes": 2, "cpus": 32, "gpus": 4, "cpus_per_node": [16, 16]}
     assert RayEngine()._plan(shape, "cuda") == {
         "actors": 4, "cpus_per_actor": 15, "gpus_per_actor": 1,
-        "decoding": "Ray tasks of 1 CPU, apart from the GPU actors",
+        "decoding": "Ray tasks of 1 CPU, apart from the actors",
     }  # fmt: skip
     cpu = RayEngine(cpus_per_actor=4)._plan(shape, "cpu")
     assert cpu["actors"] == 2 and cpu["cpus_per_actor"] == 4 and cpu["gpus_per_actor"] == 0
     with pytest.raises(ConfigError, match="cluster has no GPUs"):
         RayEngine()._plan({**shape, "gpus": 0}, "cuda:0")
+    with pytest.raises(ConfigError, match="no CPU would be left to decode"):
+        RayEngine(decode_tasks=True, cpus_per_actor=16)._plan(shape, "cpu")
 
 
 @pytest.mark.parametrize("field", ["num_cpus", "actors", "cpus_per_actor"])
