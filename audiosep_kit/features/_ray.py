@@ -11,7 +11,9 @@ after a kill of the driver or a worker and only the missing ones are recomputed.
 
 Why the same store, byte for byte: each chunk is decoded by the same ``decode_row`` and computed by
 the same ``chunk_outcome`` (features._embed) as in the local engine, and rows are written at their own
-offsets whatever order chunks finish in. An actor runs as many intra-op threads as CPUs it holds.
+offsets whatever order chunks finish in. An actor runs as many intra-op threads as CPUs it holds, and
+float32 convolutions round by how their work is split between threads (~1e-7), so the bytes are the local
+run's when the thread counts agree: by default both use a node's cores.
 
 Where decoding runs: with GPU actors, in Ray tasks of one CPU each, apart from the actors (a GPU is fed
 by many decoding cores; see benchmarks/README.md for the per-core rates). With CPU actors, inside the
